@@ -1,0 +1,261 @@
+/*
+ * sst_block.c — the decoded block format shared by data, index and
+ * range-tombstone blocks, and the growable buffers they are built in.
+ *
+ * Block = entry* | offset u32 * count | count u32
+ * Entry = varint key_len | key | zigzag ts | type u8 | varint seq |
+ *         zigzag expire_at | varint value_len | value
+ *
+ * Invariant checked by sst_block_parse: offsets are strictly ascending and
+ * below the start of the offset array, so entry i occupies
+ * [offset[i], offset[i+1]) (the last one ends where the offsets begin).
+ */
+#include "sst.h"
+
+#include <stdlib.h>
+
+#include "coding.h"
+#include "status.h"
+
+/* ---------------------------------------------------------- block_buf */
+
+void block_buf_free(block_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+lsm_status block_buf_reserve(block_buf *b, size_t need)
+{
+    if (need <= b->cap)
+        return LSM_OK;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    uint8_t *p = realloc(b->data, cap);
+    if (p == NULL)
+        return lsm_fail(LSM_NO_MEMORY, "block buffer: cannot allocate %zu bytes", cap);
+    b->data = p;
+    b->cap = cap;
+    return LSM_OK;
+}
+
+/* ------------------------------------------------------- entry codec */
+
+static uint64_t zigzag(int64_t v) { return ((uint64_t) v << 1) ^ (uint64_t) (v >> 63); }
+static int64_t unzigzag(uint64_t v) { return (int64_t) (v >> 1) ^ -(int64_t) (v & 1); }
+
+size_t sst_entry_encoded_len(const lsm_entry *e)
+{
+    return (size_t) varint_len(e->key_len) + e->key_len + varint_len(zigzag(e->ts)) + 1 +
+           varint_len(e->seq) + varint_len(zigzag(e->expire_at)) + varint_len(e->value_len) +
+           e->value_len;
+}
+
+size_t sst_entry_encode(uint8_t *p, const lsm_entry *e)
+{
+    uint8_t *start = p;
+    p += put_varint(p, e->key_len);
+    if (e->key_len)
+        memcpy(p, e->key, e->key_len);
+    p += e->key_len;
+    p += put_varint(p, zigzag(e->ts));
+    *p++ = e->type;
+    p += put_varint(p, e->seq);
+    p += put_varint(p, zigzag(e->expire_at));
+    p += put_varint(p, e->value_len);
+    if (e->value_len)
+        memcpy(p, e->value, e->value_len);
+    p += e->value_len;
+    return (size_t) (p - start);
+}
+
+/* Reads a varint length that must fit in u32 and in [p, end). */
+static const uint8_t *get_length(const uint8_t *p, const uint8_t *end, uint32_t *len)
+{
+    uint64_t v;
+    p = get_varint(p, end, &v);
+    if (p == NULL || v > (uint64_t) (end - p))
+        return NULL;
+    *len = (uint32_t) v;
+    return p;
+}
+
+/* Decodes the entry in [p, end); NULL if malformed. */
+static const uint8_t *decode_entry(const uint8_t *p, const uint8_t *end, lsm_entry *e)
+{
+    uint64_t v;
+    if ((p = get_length(p, end, &e->key_len)) == NULL)
+        return NULL;
+    e->key = p;
+    p += e->key_len;
+    if ((p = get_varint(p, end, &v)) == NULL || p >= end)
+        return NULL;
+    e->ts = unzigzag(v);
+    e->type = *p++;
+    if (e->type < ENTRY_PUT || e->type > ENTRY_RANGE_DELETE)
+        return NULL;
+    if ((p = get_varint(p, end, &e->seq)) == NULL)
+        return NULL;
+    if ((p = get_varint(p, end, &v)) == NULL)
+        return NULL;
+    e->expire_at = unzigzag(v);
+    if ((p = get_length(p, end, &e->value_len)) == NULL)
+        return NULL;
+    e->value = p;
+    return p + e->value_len;
+}
+
+/* ------------------------------------------------------------ reading */
+
+static uint32_t offset_at(const sst_block *b, uint32_t i)
+{
+    return get_u32(b->offsets + (size_t) i * 4);
+}
+
+/* Bytes before the offset array. */
+static size_t entries_end(const sst_block *b)
+{
+    return (size_t) (b->offsets - b->data);
+}
+
+lsm_status sst_block_parse(const uint8_t *data, size_t len, sst_block *out)
+{
+    if (data == NULL || len < 4)
+        return lsm_fail(LSM_CORRUPT, "sst block: %zu bytes, too short for an entry count", len);
+    uint32_t count = get_u32(data + len - 4);
+    if ((uint64_t) count * 4 > len - 4)
+        return lsm_fail(LSM_CORRUPT, "sst block: count %u does not fit in %zu bytes", count, len);
+    size_t end = len - 4 - (size_t) count * 4;
+    const uint8_t *offsets = data + end;
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t off = get_u32(offsets + (size_t) i * 4);
+        if ((i > 0 && off <= prev) || off >= end)
+            return lsm_fail(LSM_CORRUPT, "sst block: entry %u offset %u out of order or range", i, off);
+        prev = off;
+    }
+    out->data = data;
+    out->len = len;
+    out->count = count;
+    out->offsets = offsets;
+    return LSM_OK;
+}
+
+/* Decodes entry i, or returns false if malformed. */
+static bool block_entry(const sst_block *b, uint32_t i, lsm_entry *e)
+{
+    if (i >= b->count)
+        return false;
+    size_t start = offset_at(b, i);
+    size_t end = i + 1 < b->count ? offset_at(b, i + 1) : entries_end(b);
+    const uint8_t *p = decode_entry(b->data + start, b->data + end, e);
+    /* Invariant: an entry fills exactly its slot. */
+    return p == b->data + end;
+}
+
+lsm_status sst_block_entry(const sst_block *b, uint32_t i, lsm_entry *out)
+{
+    if (i >= b->count)
+        return lsm_fail(LSM_CORRUPT, "sst block: entry %u of %u out of range", i, b->count);
+    if (!block_entry(b, i, out))
+        return lsm_fail(LSM_CORRUPT, "sst block: entry %u malformed", i);
+    return LSM_OK;
+}
+
+uint32_t sst_block_seek(const sst_block *b, const uint8_t *key, size_t klen, int64_t ts)
+{
+    uint32_t lo = 0, hi = b->count;   /* answer in [lo, hi] */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        lsm_entry e;
+        bool below = block_entry(b, mid, &e) &&
+                     entry_compare_kt(e.key, e.key_len, e.ts, key, klen, ts) < 0;
+        if (below)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* --------------------------------------------------------- index block */
+
+lsm_status sst_index_entry_at(const sst_block *index, uint32_t i, sst_index_entry *out)
+{
+    lsm_entry e;
+    lsm_status st = sst_block_entry(index, i, &e);
+    if (st != LSM_OK)
+        return st;
+    if (e.value_len != SST_INDEX_VALUE_SIZE)
+        return lsm_fail(LSM_CORRUPT, "sst index: entry %u value is %u bytes, want %u", i,
+                        e.value_len, SST_INDEX_VALUE_SIZE);
+    out->last_key = e.key;
+    out->last_key_len = e.key_len;
+    out->last_ts = e.ts;
+    out->min_ts = get_i64(e.value);
+    out->max_ts = get_i64(e.value + 8);
+    out->handle.offset = get_u64(e.value + 16);
+    out->handle.size = get_u32(e.value + 24);
+    return LSM_OK;
+}
+
+uint32_t sst_index_seek(const sst_block *index, const uint8_t *key, size_t klen, int64_t ts)
+{
+    return sst_block_seek(index, key, klen, ts);
+}
+
+/* ------------------------------------------------------------ writing */
+
+lsm_status sst_block_writer_add(sst_block_writer *w, const lsm_entry *e)
+{
+    size_t n = sst_entry_encoded_len(e);
+    if (w->data.len + n > SST_MAX_BLOCK_LEN)
+        return lsm_fail(LSM_TOO_LARGE, "sst block: over %u bytes", SST_MAX_BLOCK_LEN);
+    lsm_status st = block_buf_reserve(&w->data, w->data.len + n);
+    if (st == LSM_OK)
+        st = block_buf_reserve(&w->offsets, w->offsets.len + 4);
+    if (st != LSM_OK)
+        return st;
+    put_u32(w->offsets.data + w->offsets.len, (uint32_t) w->data.len);
+    w->offsets.len += 4;
+    w->data.len += sst_entry_encode(w->data.data + w->data.len, e);
+    w->count++;
+    return LSM_OK;
+}
+
+size_t sst_block_writer_size(const sst_block_writer *w)
+{
+    return w->data.len + w->offsets.len + 4;
+}
+
+lsm_status sst_block_writer_finish(sst_block_writer *w)
+{
+    size_t total = sst_block_writer_size(w);
+    if (total > SST_MAX_BLOCK_LEN)
+        return lsm_fail(LSM_TOO_LARGE, "sst block: %zu bytes over %u", total, SST_MAX_BLOCK_LEN);
+    lsm_status st = block_buf_reserve(&w->data, total);
+    if (st != LSM_OK)
+        return st;
+    if (w->offsets.len)
+        memcpy(w->data.data + w->data.len, w->offsets.data, w->offsets.len);
+    w->data.len += w->offsets.len;
+    put_u32(w->data.data + w->data.len, w->count);
+    w->data.len += 4;
+    return LSM_OK;
+}
+
+void sst_block_writer_reset(sst_block_writer *w)
+{
+    w->data.len = 0;
+    w->offsets.len = 0;
+    w->count = 0;
+}
+
+void sst_block_writer_free(sst_block_writer *w)
+{
+    block_buf_free(&w->data);
+    block_buf_free(&w->offsets);
+    w->count = 0;
+}
