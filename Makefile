@@ -1,0 +1,62 @@
+# FlowDB — top-level PGXS build.
+#
+#   make              build lsm/build/liblsm.a and flowdb.so (flowdb_fdw/ + lsm/)
+#   make install      install flowdb.so, flowdb.control and the SQL script
+#   make installcheck run the pg_regress suites in sql/ + expected/ against a
+#                     temporary instance with shared_preload_libraries = 'flowdb'
+#                     (no running server needed; as root it runs as `postgres`)
+#   make check        the same as installcheck
+#   make crashcheck   the crash-recovery TAP test (test/t/*.pl)
+#
+# Both test targets use the installed extension: run `make install` first.
+
+MODULE_big = flowdb
+OBJS = \
+	flowdb_fdw/admin.o \
+	flowdb_fdw/cursor.o \
+	flowdb_fdw/engine.o \
+	flowdb_fdw/functions.o \
+	flowdb_fdw/guc.o \
+	flowdb_fdw/keys.o \
+	flowdb_fdw/module.o \
+	flowdb_fdw/shmem.o \
+	flowdb_fdw/worker.o \
+	flowdb_fdw/xact.o
+
+EXTENSION = flowdb
+DATA = flowdb--0.1.sql
+PGFILEDESC = "flowdb - LSM time-series storage for PostgreSQL"
+
+REGRESS = flowdb_basic flowdb_errors flowdb_xact flowdb_patch flowdb_keyspace \
+	flowdb_admin flowdb_isolation
+NO_INSTALLCHECK = 1
+
+LSM_LIB = lsm/build/liblsm.a
+PG_CPPFLAGS = -Ilsm/include -Iflowdb_fdw
+# -Bsymbolic: the engine's own symbols bind inside flowdb.so, never to a
+# same-named symbol of the postgres executable.
+SHLIB_LINK = $(LSM_LIB) -llz4 -lxxhash -lpthread -lm -Wl,-Bsymbolic
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: lsm-lib installcheck check crashcheck clean-lsm
+
+$(OBJS): flowdb_fdw/flowdb.h lsm/include/lsm.h
+$(shlib): $(LSM_LIB)
+$(LSM_LIB): lsm-lib
+lsm-lib:
+	$(MAKE) -C lsm
+
+installcheck:
+	./test/run_regress.sh $(REGRESS)
+
+check: installcheck
+
+crashcheck:
+	./test/run_crash_test.sh
+
+clean: clean-lsm
+clean-lsm:
+	$(MAKE) -C lsm clean

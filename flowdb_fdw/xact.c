@@ -1,0 +1,349 @@
+/*
+ * xact.c — FlowDB writes are atomic with the Postgres transaction.
+ *
+ * Writes are buffered in the backend (TopTransactionContext), each tagged
+ * with the subtransaction nesting level that made it.  Invariant: levels are
+ * non-decreasing along the buffer, because writes are appended at the current
+ * level and a finished subtransaction's entries are either dropped (ROLLBACK
+ * TO / subtransaction abort) or relabelled to its parent's level (RELEASE).
+ * So both operations only touch the buffer's tail.
+ *
+ * Commit protocol (two-phase, against the engine's WAL):
+ *   PRE_COMMIT  one lsm_batch tagged with the FullTransactionId is written
+ *               with lsm_write_prepare: in the engine WAL (synced in
+ *               "always" mode) but invisible.  Before that, a small Postgres
+ *               WAL record carrying the xid is written (and flushed in
+ *               "always" mode) so that after a crash Postgres never hands the
+ *               same xid to another transaction, and the commit itself is a
+ *               normal synchronous commit.
+ *   COMMIT      lsm_write_commit publishes the batch (cannot fail).
+ *   ABORT       lsm_write_abort discards a prepared batch.
+ * After a crash the worker's recovery keeps a batch iff clog says its xid
+ * committed, so a transaction that did not commit in Postgres never appears.
+ * PREPARE TRANSACTION (2PC) with buffered writes is refused.
+ */
+#include "flowdb.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "replication/message.h"
+#include "utils/memutils.h"
+
+#define BATCH_KEEP_BYTES (64 * 1024 * 1024)
+
+static FlowdbOp *ops = NULL;
+static int	nops = 0;
+static int	ops_cap = 0;
+static uint32 next_seq = 0;
+
+static lsm_batch *batch = NULL;
+static bool prepared = false;
+static lsm_ticket ticket;
+
+static void
+reset_buffer(void)
+{
+	ops = NULL;					/* memory went with TopTransactionContext */
+	nops = 0;
+	ops_cap = 0;
+	next_seq = 0;
+}
+
+static FlowdbOp *
+append_op(FlowdbOpKind kind)
+{
+	FlowdbOp   *op;
+
+	if (nops == 0 && ops == NULL)
+	{
+		if (RecoveryInProgress())
+			ereport(ERROR,
+					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+					 errmsg("flowdb: cannot write during recovery")));
+		(void) flowdb_db();		/* engine ready? fail now, not at commit */
+		(void) GetTopFullTransactionId();	/* commit will write a clog entry */
+		ops_cap = 64;
+		ops = MemoryContextAlloc(TopTransactionContext, ops_cap * sizeof(FlowdbOp));
+	}
+	else if (nops == ops_cap)
+	{
+		ops_cap *= 2;
+		ops = repalloc(ops, ops_cap * sizeof(FlowdbOp));
+	}
+	op = &ops[nops++];
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	op->nest_level = GetCurrentTransactionNestLevel();
+	op->seq = next_seq++;
+	return op;
+}
+
+static uint8 *
+copy_bytes(const uint8 *p, int len)
+{
+	uint8	   *c = MemoryContextAlloc(TopTransactionContext, Max(len, 1));
+
+	if (len > 0)
+		memcpy(c, p, len);
+	return c;
+}
+
+void
+flowdb_xact_put(const uint8 *key, int key_len, int64 ts, int64 expire_at,
+				const uint8 *value, int value_len)
+{
+	FlowdbOp   *op = append_op(FLOWDB_OP_PUT);
+
+	op->key = copy_bytes(key, key_len);
+	op->key_len = key_len;
+	op->ts = ts;
+	op->expire_at = expire_at;
+	op->value = copy_bytes(value, value_len);
+	op->value_len = value_len;
+}
+
+void
+flowdb_xact_delete(const uint8 *key, int key_len, int64 ts)
+{
+	FlowdbOp   *op = append_op(FLOWDB_OP_DELETE);
+
+	op->key = copy_bytes(key, key_len);
+	op->key_len = key_len;
+	op->ts = ts;
+}
+
+void
+flowdb_xact_delete_range(const uint8 *start, int start_len, const uint8 *end, int end_len)
+{
+	FlowdbOp   *op = append_op(FLOWDB_OP_DELETE_RANGE);
+
+	op->key = copy_bytes(start, start_len);
+	op->key_len = start_len;
+	op->end = copy_bytes(end, end_len);
+	op->end_len = end_len;
+}
+
+static bool
+range_covers(const FlowdbOp *op, const uint8 *key, int key_len)
+{
+	return flowdb_key_cmp(op->key, op->key_len, key, key_len) <= 0 &&
+		flowdb_key_cmp(key, key_len, op->end, op->end_len) < 0;
+}
+
+FlowdbOwnWrite
+flowdb_xact_lookup(const uint8 *key, int key_len, int64 ts, int64 now, const FlowdbOp **out)
+{
+	for (int i = nops - 1; i >= 0; i--)
+	{
+		const FlowdbOp *op = &ops[i];
+
+		if (op->kind == FLOWDB_OP_DELETE_RANGE)
+		{
+			if (range_covers(op, key, key_len))
+				return FLOWDB_OWN_GONE;
+			continue;
+		}
+		if (op->ts != ts || flowdb_key_cmp(op->key, op->key_len, key, key_len) != 0)
+			continue;
+		if (op->kind == FLOWDB_OP_DELETE ||
+			(op->expire_at != 0 && op->expire_at <= now))
+			return FLOWDB_OWN_GONE;
+		*out = op;
+		return FLOWDB_OWN_PUT;
+	}
+	return FLOWDB_OWN_NONE;
+}
+
+bool
+flowdb_xact_touches(const uint8 *key, int key_len)
+{
+	for (int i = 0; i < nops; i++)
+	{
+		const FlowdbOp *op = &ops[i];
+
+		if (op->kind == FLOWDB_OP_DELETE_RANGE ? range_covers(op, key, key_len)
+			: flowdb_key_cmp(op->key, op->key_len, key, key_len) == 0)
+			return true;
+	}
+	return false;
+}
+
+const FlowdbOp *
+flowdb_xact_ops(int *n)
+{
+	*n = nops;
+	return ops;
+}
+
+/* ---------------------------------------------------------- commit path */
+
+static lsm_status
+fill_batch(lsm_batch *b)
+{
+	lsm_status	st = LSM_OK;
+
+	for (int i = 0; i < nops && st == LSM_OK; i++)
+	{
+		const FlowdbOp *op = &ops[i];
+
+		switch (op->kind)
+		{
+			case FLOWDB_OP_PUT:
+				st = lsm_batch_put_expiring(b, op->key, op->key_len, op->ts, op->expire_at,
+											op->value, op->value_len);
+				break;
+			case FLOWDB_OP_DELETE:
+				st = lsm_batch_delete(b, op->key, op->key_len, op->ts);
+				break;
+			case FLOWDB_OP_DELETE_RANGE:
+				st = lsm_batch_delete_range(b, op->key, op->key_len, op->end, op->end_len);
+				break;
+		}
+	}
+	return st;
+}
+
+/* Make the xid durable in Postgres' WAL before the engine batch can be. */
+static void
+log_xid_for_engine(void)
+{
+	FullTransactionId fxid = GetTopFullTransactionId();
+	uint64		tag = U64FromFullTransactionId(fxid);
+	XLogRecPtr	lsn;
+
+	lsn = LogLogicalMessage("flowdb", (const char *) &tag, sizeof(tag), false);
+	if (flowdb_wal_sync_mode == LSM_SYNC_ALWAYS)
+		XLogFlush(lsn);
+}
+
+static void
+prepare_batch(void)
+{
+	lsm_db	   *db = flowdb_db();
+	lsm_status	st;
+
+	if (batch == NULL && (batch = lsm_batch_new()) == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("flowdb: out of memory for a write batch")));
+	lsm_batch_clear(batch);
+	lsm_batch_set_tag(batch, U64FromFullTransactionId(GetTopFullTransactionId()));
+	lsm_batch_set_ttl(batch, 0);	/* expire_at is always explicit; 0 = never */
+	st = fill_batch(batch);
+	if (st != LSM_OK)
+		flowdb_raise(st, "building the commit batch");
+
+	log_xid_for_engine();
+	st = lsm_write_prepare(db, batch, &ticket);
+	if (st != LSM_OK)
+		flowdb_raise(st, "writing the transaction to the engine WAL");
+	prepared = true;
+}
+
+static void
+release_batch_memory(void)
+{
+	if (batch && lsm_batch_bytes(batch) > BATCH_KEEP_BYTES)
+	{
+		lsm_batch_free(batch);
+		batch = NULL;
+	}
+	else if (batch)
+		lsm_batch_clear(batch);
+}
+
+static void
+finish_batch(bool commit)
+{
+	lsm_db	   *db = flowdb_db_if_attached();
+	lsm_status	st;
+
+	if (!prepared || db == NULL)
+		return;
+	prepared = false;
+	if (commit)
+	{
+		st = lsm_write_commit(db, &ticket);
+		/* The xid is committed in clog: recovery would publish this batch.
+		 * Restart so memory and disk agree again. */
+		if (st != LSM_OK)
+			ereport(PANIC,
+					(errmsg("flowdb: publishing a committed batch failed: %s", lsm_errmsg())));
+	}
+	else
+	{
+		st = lsm_write_abort(db, &ticket);
+		if (st != LSM_OK)		/* recovery drops it anyway: xid not committed */
+			ereport(WARNING,
+					(errmsg("flowdb: discarding an aborted batch failed: %s", lsm_errmsg())));
+	}
+	release_batch_memory();
+}
+
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (nops > 0)
+				prepare_batch();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (nops > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("flowdb: cannot PREPARE a transaction that wrote to flowdb"),
+						 errdetail("Two-phase commit is not supported by flowdb.")));
+			break;
+		case XACT_EVENT_COMMIT:
+			finish_batch(true);
+			reset_buffer();
+			break;
+		case XACT_EVENT_ABORT:
+			finish_batch(false);
+			reset_buffer();
+			break;
+		case XACT_EVENT_PREPARE:
+			reset_buffer();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+subxact_callback(SubXactEvent event, SubTransactionId my_subid,
+				 SubTransactionId parent_subid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		while (nops > 0 && ops[nops - 1].nest_level >= level)
+			nops--;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = nops - 1; i >= 0 && ops[i].nest_level >= level; i--)
+			ops[i].nest_level = level - 1;
+	}
+}
+
+void
+flowdb_xact_before_detach(lsm_db *db)
+{
+	if (prepared)
+	{
+		prepared = false;
+		(void) lsm_write_abort(db, &ticket);
+	}
+	reset_buffer();
+}
+
+void
+flowdb_xact_register(void)
+{
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+}
