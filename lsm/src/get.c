@@ -1,0 +1,262 @@
+/*
+ * get.c — point reads: get(key, ts) and get_latest(key).
+ *
+ * get searches the sources of one pinned version newest first; the first
+ * source holding a visible version of (key, ts) holds the newest one, because
+ * sources are ordered by seq (newer memtables, then tables, newest first).
+ * The version found is then checked against range tombstones and expiry.
+ * Tables are skipped by key bounds, ts range and bloom filter before any
+ * data block is read.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bloom.h"
+#include "db.h"
+#include "source_iter.h"
+#include "status.h"
+
+typedef struct get_ctx {
+    lsm_db *db;
+    const lsm_read_options *ro;
+    const uint8_t *key;
+    size_t klen;
+    int64_t ts;
+    uint64_t snap;
+    uint64_t hash;
+    bool hashed;
+    block_buf buf;
+} get_ctx;
+
+static lsm_status copy_out(lsm_value *out, const lsm_entry *e)
+{
+    if (out->cap < e->value_len || !out->data) {
+        size_t cap = e->value_len ? e->value_len : 1;
+        uint8_t *d = realloc(out->data, cap);
+        if (!d)
+            return lsm_fail(LSM_NO_MEMORY, "get: value of %u bytes", e->value_len);
+        out->data = d;
+        out->cap = cap;
+    }
+    if (e->value_len)
+        memcpy(out->data, e->value, e->value_len);
+    out->len = e->value_len;
+    out->ts = e->ts;
+    out->expire_at = e->expire_at;
+    return LSM_OK;
+}
+
+/* Newest visible version in a memtable: LSM_OK (found), LSM_NOT_FOUND. */
+static lsm_status memtable_find(get_ctx *g, memtable *m, lsm_entry *e)
+{
+    for (uint32_t off = memtable_seek(m, g->key, g->klen, g->ts); off;
+         off = memtable_next(m, off)) {
+        mem_node *n = memtable_node(m, off);
+        memtable_node_entry(n, e);
+        if (entry_compare_kt(e->key, e->key_len, e->ts, g->key, g->klen, g->ts) != 0)
+            break;
+        if (n->seq <= g->snap && !atomic_load_explicit(&n->aborted, memory_order_acquire))
+            return LSM_OK;
+    }
+    return LSM_NOT_FOUND;
+}
+
+static bool table_excludes(const get_ctx *g, const table_meta *m)
+{
+    if (g->ts < m->min_ts || g->ts > m->max_ts)
+        return true;
+    if (key_compare(g->key, g->klen, m->smallest, m->smallest_len) < 0)
+        return true;
+    if (key_compare(g->key, g->klen, m->largest, m->largest_len) > 0) {
+        bool extends = g->klen >= m->largest_len &&
+                       memcmp(g->key, m->largest, m->largest_len) == 0;
+        return !(m->largest_truncated && extends);
+    }
+    return false;
+}
+
+static lsm_status bloom_rejects(get_ctx *g, sst_table *t, uint64_t file_no, bool *rejects)
+{
+    block_ref ref = {0};
+    lsm_status st = block_fetch(g->db, t, file_no, sst_table_filter_handle(t), true, g->ro,
+                                &g->buf, &ref);
+    if (st != LSM_OK)
+        return st;
+    if (!g->hashed) {
+        g->hash = bloom_hash(g->key, g->klen);
+        g->hashed = true;
+    }
+    *rejects = !bloom_may_contain(ref.data, ref.len, g->hash);
+    block_ref_release(&ref);
+    return LSM_OK;
+}
+
+/* Looks (key, ts) up in one table; copies the entry into *out on a hit
+ * (the block is released before returning). */
+static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entry *found)
+{
+    const table_meta *m = &region_table(g->db->hdr, slot)->meta;
+    if (table_excludes(g, m))
+        return LSM_NOT_FOUND;
+    sst_table *t;
+    lsm_status st = table_open_slot(g->db, slot, &t);
+    bool rejects = false;
+    if (st == LSM_OK)
+        st = bloom_rejects(g, t, m->file_no, &rejects);
+    if (st != LSM_OK || rejects)
+        return st != LSM_OK ? st : LSM_NOT_FOUND;
+    block_ref iref = {0}, dref = {0};
+    sst_block index, block;
+    sst_index_entry ie;
+    st = block_fetch(g->db, t, m->file_no, sst_table_index_handle(t), true, g->ro, &g->buf, &iref);
+    if (st == LSM_OK)
+        st = sst_block_parse(iref.data, iref.len, &index);
+    uint32_t bi = st == LSM_OK ? sst_index_seek(&index, g->key, g->klen, g->ts) : 0;
+    if (st == LSM_OK && bi >= index.count)
+        st = LSM_NOT_FOUND;
+    if (st == LSM_OK)
+        st = sst_index_entry_at(&index, bi, &ie);
+    block_buf dbuf = {0};
+    if (st == LSM_OK)
+        st = block_fetch(g->db, t, m->file_no, ie.handle, false, g->ro, &dbuf, &dref);
+    if (st == LSM_OK)
+        st = sst_block_parse(dref.data, dref.len, &block);
+    if (st == LSM_OK) {
+        uint32_t i = sst_block_seek(&block, g->key, g->klen, g->ts);
+        st = i < block.count ? sst_block_entry(&block, i, found) : LSM_NOT_FOUND;
+        if (st == LSM_OK &&
+            entry_compare_kt(found->key, found->key_len, found->ts, g->key, g->klen, g->ts) != 0)
+            st = LSM_NOT_FOUND;
+        if (st == LSM_OK && found->type == ENTRY_PUT)
+            st = copy_out(out, found);
+    }
+    block_ref_release(&dref);
+    block_ref_release(&iref);
+    block_buf_free(&dbuf);
+    return st;
+}
+
+/* Is the version found deleted by a newer range tombstone? */
+static lsm_status covered_by_rtomb(get_ctx *g, uint32_t v, uint64_t seq, bool *covered)
+{
+    rtomb_set set = {0};
+    uint8_t hi[LSM_MAX_KEY_SIZE + 1];
+    memcpy(hi, g->key, g->klen);
+    hi[g->klen] = 0;
+    lsm_status st = rtomb_collect(g->db, v, g->snap, g->key, g->klen, hi, g->klen + 1, g->ro, &set);
+    *covered = st == LSM_OK && rtomb_covers(&set, g->key, g->klen, seq);
+    rtomb_set_free(&set);
+    return st;
+}
+
+static lsm_status get_in_version(get_ctx *g, uint32_t vi, lsm_value *out)
+{
+    region_header *h = g->db->hdr;
+    version *v = region_version(h, vi);
+    lsm_entry e;
+    lsm_status st = LSM_NOT_FOUND;
+    for (uint32_t i = 0; i < v->n_mem && st == LSM_NOT_FOUND; i++) {
+        st = memtable_find(g, region_memtable(h, v->mem[i]), &e);
+        if (st == LSM_OK && e.type == ENTRY_PUT)
+            st = copy_out(out, &e);
+    }
+    for (uint32_t i = 0; i < v->n_tables && st == LSM_NOT_FOUND; i++)
+        st = table_find(g, v->tables[i], out, &e);
+    if (st != LSM_OK)
+        return st;
+    if (e.type != ENTRY_PUT || (e.expire_at != 0 && e.expire_at <= db_now_secs(g->db)))
+        return LSM_NOT_FOUND;
+    bool covered;
+    st = covered_by_rtomb(g, vi, e.seq, &covered);
+    if (st == LSM_OK && covered)
+        st = LSM_NOT_FOUND;
+    return st;
+}
+
+static lsm_status check_key(const void *key, size_t klen)
+{
+    if (!key || klen == 0)
+        return lsm_fail(LSM_INVALID, "key must not be empty");
+    if (klen > LSM_MAX_KEY_SIZE)
+        return lsm_fail(LSM_TOO_LARGE, "key of %zu bytes exceeds the %u-byte limit", klen,
+                        LSM_MAX_KEY_SIZE);
+    return LSM_OK;
+}
+
+lsm_status lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size_t key_len,
+                   int64_t ts, lsm_value *out)
+{
+    if (!db || !out)
+        return lsm_fail(LSM_INVALID, "get: NULL argument");
+    lsm_status st = check_key(key, key_len);
+    if (st != LSM_OK)
+        return st;
+    if (atomic_load(&db->hdr->state) != REGION_READY)
+        return lsm_fail(LSM_CLOSED, "engine is not open");
+    uint64_t t0 = mono_us();
+    lsm_read_options dflt;
+    if (!ro) {
+        lsm_read_options_init(&dflt);
+        ro = &dflt;
+    }
+    get_ctx g = {.db = db, .ro = ro, .key = key, .klen = key_len, .ts = ts};
+    uint32_t v;
+    if (ro->snapshot) {
+        v = ro->snapshot->version;
+        g.snap = ro->snapshot->seq;
+    } else {
+        v = version_pin_current(db, &g.snap);
+    }
+    st = get_in_version(&g, v, out);
+    if (!ro->snapshot)
+        version_unpin(db, v);
+    block_buf_free(&g.buf);
+    if (st == LSM_OK) {
+        atomic_fetch_add(&db->hdr->stats.records_read, 1);
+        atomic_fetch_add(&db->hdr->stats.bytes_read, key_len + out->len);
+    }
+    histogram_record(&db->hdr->stats.read_latency, mono_us() - t0);
+    return st;
+}
+
+lsm_status lsm_get_latest(lsm_db *db, const lsm_read_options *ro, const void *key,
+                          size_t key_len, lsm_value *out)
+{
+    if (!db || !out)
+        return lsm_fail(LSM_INVALID, "get_latest: NULL argument");
+    lsm_status st = check_key(key, key_len);
+    if (st != LSM_OK)
+        return st;
+    lsm_scan_spec spec;
+    lsm_scan_spec_init(&spec);
+    spec.key_lo = key;
+    spec.key_lo_len = key_len;
+    spec.key_hi = key;
+    spec.key_hi_len = key_len;
+    spec.key_hi_inclusive = true;
+    spec.reverse = true;
+    spec.limit = 1;
+    lsm_iter *it;
+    st = lsm_iter_open(db, ro, &spec, &it);
+    if (st != LSM_OK)
+        return st;
+    lsm_record rec;
+    st = lsm_iter_next(it, &rec);
+    if (st == LSM_OK) {
+        lsm_entry e = {.value = rec.value, .value_len = (uint32_t) rec.value_len, .ts = rec.ts,
+                       .expire_at = rec.expire_at};
+        st = copy_out(out, &e);
+    } else if (st == LSM_DONE) {
+        st = LSM_NOT_FOUND;
+    }
+    lsm_iter_close(it);
+    return st;
+}
+
+void lsm_value_free(lsm_value *v)
+{
+    if (!v)
+        return;
+    free(v->data);
+    memset(v, 0, sizeof *v);
+}

@@ -1,0 +1,488 @@
+/*
+ * open.c — opening (with recovery), attaching, closing, and snapshots.
+ *
+ * Recovery, run by the host before the region is marked ready:
+ *   1. load the manifest: the live tables (ordered newest first by max_seq)
+ *      and the counters; delete SST files it does not list (orphans of a
+ *      flush or compaction that crashed before its manifest edit);
+ *   2. replay the WAL from log_number in two passes: first collect ABORT
+ *      records, then apply every BATCH that was not aborted and that the
+ *      tag filter keeps, with its original seqs.  Replay stops at the first
+ *      torn or corrupt record (point in time); what follows is counted as
+ *      dropped;
+ *   3. flush what was replayed, start a fresh WAL segment, record the new
+ *      log_number, and delete the replayed segments — so old damage can
+ *      never hide records written after this recovery.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "db.h"
+#include "status.h"
+#include "wal.h"
+
+lsm_status table_build_options(lsm_db *db, sst_options *o);
+void maintenance_start_thread(lsm_db *db);
+void maintenance_stop_thread(lsm_db *db);
+
+size_t lsm_region_size(const lsm_config *cfg)
+{
+    if (!cfg || lsm_config_validate(cfg) != LSM_OK)
+        return 0;
+    return region_size_for(cfg);
+}
+
+bool lsm_region_ready(const void *region)
+{
+    const region_header *h = region;
+    return h && h->magic == REGION_MAGIC &&
+           atomic_load(&((region_header *) h)->state) == REGION_READY;
+}
+
+/* ------------------------------------------------------ process handle */
+
+static lsm_status db_new(region_header *h, const lsm_open_options *opts, lsm_db **out)
+{
+    lsm_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return lsm_fail(LSM_NO_MEMORY, "engine handle");
+    db->handles = calloc(h->cfg.max_tables, sizeof *db->handles);
+    if (!db->handles) {
+        free(db);
+        return lsm_fail(LSM_NO_MEMORY, "engine handle");
+    }
+    db->hdr = h;
+    if (opts)
+        db->opts = *opts;
+    db->dir = h->cfg.dir;
+    db->data_cache = region_at(h, h->off_data_cache);
+    db->index_cache = region_at(h, h->off_index_cache);
+    db->wal_fd = db->sync_fd = db->lock_fd = -1;
+    pthread_mutex_init(&db->local_mu, NULL);
+    *out = db;
+    return LSM_OK;
+}
+
+static void db_free(lsm_db *db)
+{
+    table_handles_close_all(db);
+    free(db->handles);
+    if (db->wal_fd >= 0)
+        close(db->wal_fd);
+    if (db->sync_fd >= 0)
+        close(db->sync_fd);
+    if (db->man)
+        manifest_close(db->man);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);
+    pthread_mutex_destroy(&db->local_mu);
+    if (db->owned_region)
+        munmap(db->owned_region, db->owned_size);
+    free(db);
+}
+
+/* ------------------------------------------------------------ directory */
+
+static lsm_status open_directory(const lsm_config *cfg, int *lock_fd)
+{
+    if (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST)
+        return lsm_fail(LSM_IO, "cannot create engine directory %s: %s", cfg->dir,
+                        strerror(errno));
+    char path[1100];
+    snprintf(path, sizeof path, "%s/LOCK", cfg->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return lsm_fail(LSM_IO, "cannot open %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return lsm_fail(LSM_BUSY, "engine directory %s is already open in another process",
+                        cfg->dir);
+    }
+    *lock_fd = fd;
+    return LSM_OK;
+}
+
+static bool listed(const manifest_state *ms, uint64_t file_no)
+{
+    for (uint32_t i = 0; i < ms->n_tables; i++)
+        if (ms->tables[i].file_no == file_no)
+            return true;
+    return false;
+}
+
+static lsm_status remove_orphans(lsm_db *db, const manifest_state *ms)
+{
+    DIR *d = opendir(db->dir);
+    if (!d)
+        return lsm_fail(LSM_IO, "cannot list %s: %s", db->dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned long long no;
+        char tail[8];
+        if (sscanf(de->d_name, "%llu.%7s", &no, tail) != 2 || strcmp(tail, "sst") != 0)
+            continue;
+        if (!listed(ms, no)) {
+            char path[1100];
+            sst_file_path(path, sizeof path, db->dir, no);
+            unlink(path);
+        }
+    }
+    closedir(d);
+    return LSM_OK;
+}
+
+/* ------------------------------------------------------------- manifest */
+
+static int by_max_seq_desc(const void *a, const void *b)
+{
+    const table_meta *x = a, *y = b;
+    return (x->max_seq < y->max_seq) - (x->max_seq > y->max_seq);
+}
+
+static lsm_status install_tables(lsm_db *db, manifest_state *ms)
+{
+    region_header *h = db->hdr;
+    if (ms->n_tables > h->cfg.max_tables)
+        return lsm_fail(LSM_INVALID, "manifest lists %u tables; max_tables is %u", ms->n_tables,
+                        h->cfg.max_tables);
+    qsort(ms->tables, ms->n_tables, sizeof *ms->tables, by_max_seq_desc);
+    version *v = region_version(h, 0);
+    for (uint32_t i = 0; i < ms->n_tables; i++) {
+        char path[1100];
+        struct stat sb;
+        sst_file_path(path, sizeof path, db->dir, ms->tables[i].file_no);
+        if (stat(path, &sb) != 0)
+            return lsm_fail(LSM_CORRUPT, "%s/MANIFEST lists table %s, which is missing", db->dir,
+                            path);
+        table_slot *t = region_table(h, i);
+        t->state = SLOT_LIVE;
+        t->refs = 1;
+        t->min_expire_hint = INT64_MIN;
+        t->meta = ms->tables[i];
+        v->tables[i] = i;
+    }
+    v->n_tables = ms->n_tables;
+    v->n_mem = 1;
+    v->mem[0] = 0;
+    v->in_use = 1;
+    atomic_store(&v->refs, 1);
+    mem_slot *ms0 = region_mem_slot(h, 0);
+    ms0->state = SLOT_ACTIVE;
+    ms0->refs = 1;
+    h->current_version = 0;
+    h->active_mem = 0;
+    h->next_file_no = ms->next_file_no ? ms->next_file_no : 1;
+    h->log_number = ms->log_number;
+    uint64_t last = ms->last_seq;
+    for (uint32_t i = 0; i < ms->n_tables; i++)
+        if (ms->tables[i].max_seq > last)
+            last = ms->tables[i].max_seq;
+    atomic_store(&h->last_seq, last);
+    atomic_store(&h->visible_seq, last);
+    return LSM_OK;
+}
+
+/* ----------------------------------------------------------- WAL replay */
+
+typedef struct replay_ctx {
+    lsm_db *db;
+    uint64_t *aborted;
+    size_t n_aborted, cap_aborted;
+    uint64_t max_seq;
+    uint64_t seq;
+} replay_ctx;
+
+static lsm_status collect_abort(uint8_t kind, uint64_t tag, uint64_t first_seq, uint32_t count,
+                                const uint8_t *payload, size_t len, void *arg)
+{
+    replay_ctx *c = arg;
+    if (kind != WAL_RECORD_ABORT)
+        return LSM_OK;
+    if (c->n_aborted == c->cap_aborted) {
+        size_t cap = c->cap_aborted ? 2 * c->cap_aborted : 64;
+        uint64_t *a = realloc(c->aborted, cap * sizeof *a);
+        if (!a)
+            return lsm_fail(LSM_NO_MEMORY, "WAL replay");
+        c->aborted = a;
+        c->cap_aborted = cap;
+    }
+    c->aborted[c->n_aborted++] = first_seq;
+    return LSM_OK;
+}
+
+static bool was_aborted(const replay_ctx *c, uint64_t first_seq)
+{
+    for (size_t i = 0; i < c->n_aborted; i++)
+        if (c->aborted[i] == first_seq)
+            return true;
+    return false;
+}
+
+/* Flushes the active memtable during recovery into a new table. */
+static lsm_status recovery_flush(lsm_db *db)
+{
+    region_header *h = db->hdr;
+    if (memtable_is_empty(region_memtable(h, h->active_mem)))
+        return LSM_OK;
+    /* Freeze into a second slot so flush_frozen's normal path runs; the
+     * "next newer" memtable's first_wal_seg keeps log_number unchanged. */
+    mu_lock(&h->version_mu);
+    int slot = -1;
+    for (uint32_t i = 0; i < h->n_mem_slots && slot < 0; i++)
+        if (region_mem_slot(h, i)->state == SLOT_FREE)
+            slot = (int) i;
+    if (slot < 0) {
+        mu_unlock(&h->version_mu);
+        return lsm_fail(LSM_BUSY, "recovery: no free memtable");
+    }
+    region_mem_slot(h, (uint32_t) slot)->first_wal_seg = h->log_number;
+    version_change c;
+    version_change_init(&c);
+    c.new_active = slot;
+    lsm_status st = version_apply(db, &c);
+    if (st == LSM_OK)
+        h->active_mem = (uint32_t) slot;
+    mu_unlock(&h->version_mu);
+    if (st == LSM_OK)
+        st = flush_frozen(db);
+    return st;
+}
+
+typedef struct replay_insert {
+    replay_ctx *c;
+    memtable *mem;
+} replay_insert;
+
+static lsm_status replay_entry(const lsm_entry *e, void *arg)
+{
+    replay_insert *ri = arg;
+    lsm_entry copy = *e;
+    copy.seq = ri->c->seq++;
+    return memtable_add(ri->mem, &copy);
+}
+
+static lsm_status apply_batch(uint8_t kind, uint64_t tag, uint64_t first_seq, uint32_t count,
+                              const uint8_t *payload, size_t len, void *arg)
+{
+    replay_ctx *c = arg;
+    lsm_db *db = c->db;
+    region_header *h = db->hdr;
+    if (kind != WAL_RECORD_BATCH || count == 0)
+        return LSM_OK;
+    if (first_seq + count - 1 > c->max_seq)
+        c->max_seq = first_seq + count - 1;
+    if (was_aborted(c, first_seq))
+        return LSM_OK;
+    if (tag != 0 && db->opts.tag_filter && !db->opts.tag_filter(tag, db->opts.tag_filter_arg))
+        return LSM_OK;
+    size_t need = len + (size_t) count * memtable_entry_cost(0, 0);
+    if (!memtable_has_room(region_memtable(h, h->active_mem), need)) {
+        lsm_status st = recovery_flush(db);
+        if (st != LSM_OK)
+            return st;
+    }
+    replay_insert ri = {c, region_memtable(h, h->active_mem)};
+    c->seq = first_seq;
+    lsm_status st = batch_iterate(payload, len, replay_entry, &ri);
+    if (st != LSM_OK)
+        return lsm_fail(st, "WAL batch at seq %llu: %s", (unsigned long long) first_seq,
+                        lsm_errmsg());
+    return LSM_OK;
+}
+
+static lsm_status replay_wal(lsm_db *db, uint64_t *max_seg)
+{
+    region_header *h = db->hdr;
+    replay_ctx c = {.db = db};
+    wal_replay_stats st1 = {0}, st2 = {0};
+    lsm_status st = wal_replay(db->dir, h->log_number, collect_abort, &c, &st1);
+    if (st == LSM_OK)
+        st = wal_replay(db->dir, h->log_number, apply_batch, &c, &st2);
+    free(c.aborted);
+    if (st != LSM_OK)
+        return st;
+    atomic_store(&h->stats.wal_records_dropped, st2.records_dropped);
+    if (c.max_seq > atomic_load(&h->last_seq)) {
+        atomic_store(&h->last_seq, c.max_seq);
+        atomic_store(&h->visible_seq, c.max_seq);
+    }
+    *max_seg = st2.max_seg;
+    return LSM_OK;
+}
+
+/* Flushes the replayed data, opens a fresh WAL segment above every old one,
+ * records it as log_number, and removes the replayed segments. */
+static lsm_status finish_recovery(lsm_db *db, uint64_t max_seg)
+{
+    region_header *h = db->hdr;
+    uint64_t seg = (max_seg > h->log_number ? max_seg : h->log_number) + 1;
+    lsm_status st = recovery_flush(db);
+    if (st == LSM_OK)
+        st = wal_start_segment(db, seg);
+    if (st != LSM_OK)
+        return st;
+    region_mem_slot(h, h->active_mem)->first_wal_seg = seg;
+    manifest_edit e = {0};
+    e.has_next_file_no = true;
+    e.next_file_no = h->next_file_no;
+    e.has_log_number = true;
+    e.log_number = seg;
+    e.has_last_seq = true;
+    e.last_seq = atomic_load(&h->last_seq);
+    st = manifest_write_edit(db, &e);
+    if (st != LSM_OK)
+        return st;
+    h->log_number = seg;
+    return wal_delete_segments_below(db->dir, seg);
+}
+
+static lsm_status recover(lsm_db *db)
+{
+    manifest_state ms = {0};
+    lsm_status st = manifest_load(db->dir, &ms);
+    if (st == LSM_OK)
+        st = install_tables(db, &ms);
+    if (st == LSM_OK)
+        st = remove_orphans(db, &ms);
+    manifest_state_free(&ms);
+    uint64_t max_seg = 0;
+    if (st == LSM_OK) {
+        /* Recovery flushes need the region usable by this process. */
+        atomic_store(&db->hdr->state, REGION_READY);
+        st = replay_wal(db, &max_seg);
+    }
+    if (st == LSM_OK)
+        st = finish_recovery(db, max_seg);
+    return st;
+}
+
+/* ----------------------------------------------------------- public API */
+
+lsm_status lsm_open(const lsm_config *cfg, void *region, size_t region_size,
+                    const lsm_open_options *opts, lsm_db **out)
+{
+    lsm_clear_error();
+    if (!cfg || !out)
+        return lsm_fail(LSM_INVALID, "open: NULL argument");
+    *out = NULL;
+    lsm_status st = lsm_config_validate(cfg);
+    if (st != LSM_OK)
+        return st;
+    size_t need = region_size_for(cfg);
+    void *owned = NULL;
+    if (!region) {
+        owned = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (owned == MAP_FAILED)
+            return lsm_fail(LSM_NO_MEMORY, "cannot map a %zu-byte engine region", need);
+        region = owned;
+        region_size = need;
+    }
+    int lock_fd = -1;
+    st = open_directory(cfg, &lock_fd);
+    if (st == LSM_OK)
+        st = region_init(region, region_size, cfg);
+    lsm_db *db = NULL;
+    if (st == LSM_OK)
+        st = db_new(region, opts, &db);
+    if (st != LSM_OK) {
+        if (lock_fd >= 0)
+            close(lock_fd);
+        if (owned)
+            munmap(owned, need);
+        return st;
+    }
+    db->owned_region = owned;
+    db->owned_size = need;
+    db->lock_fd = lock_fd;
+    db->is_host = true;
+    st = recover(db);
+    if (st != LSM_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", lsm_errmsg());
+        atomic_store(&db->hdr->state, REGION_CLOSED);
+        db_free(db);
+        return lsm_fail(st, "%s", msg);
+    }
+    if (db->opts.background_threads)
+        maintenance_start_thread(db);
+    *out = db;
+    return LSM_OK;
+}
+
+lsm_status lsm_attach(void *region, const lsm_open_options *opts, lsm_db **out)
+{
+    if (!region || !out)
+        return lsm_fail(LSM_INVALID, "attach: NULL argument");
+    *out = NULL;
+    if (!lsm_region_ready(region))
+        return lsm_fail(LSM_CLOSED, "the engine region is not ready (host not started or closed)");
+    region_header *h = region;
+    lsm_open_options o = opts ? *opts : (lsm_open_options) {0};
+    o.background_threads = false;
+    return db_new(h, &o, out);
+}
+
+void lsm_detach(lsm_db *db)
+{
+    if (db && !db->is_host)
+        db_free(db);
+}
+
+lsm_status lsm_close(lsm_db *db)
+{
+    if (!db)
+        return LSM_OK;
+    if (!db->is_host) {
+        lsm_detach(db);
+        return LSM_OK;
+    }
+    maintenance_stop_thread(db);
+    lsm_status st = LSM_OK;
+    if (atomic_load(&db->hdr->state) == REGION_READY) {
+        st = lsm_flush(db);
+        lsm_status st2 = lsm_wal_sync(db);
+        if (st == LSM_OK)
+            st = st2;
+    }
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", lsm_errmsg());
+    atomic_store(&db->hdr->state, REGION_CLOSED);
+    db_free(db);
+    return st == LSM_OK ? LSM_OK : lsm_fail(st, "%s", msg);
+}
+
+lsm_status lsm_snapshot_acquire(lsm_db *db, lsm_snapshot **out)
+{
+    if (!db || !out)
+        return lsm_fail(LSM_INVALID, "snapshot: NULL argument");
+    if (atomic_load(&db->hdr->state) != REGION_READY)
+        return lsm_fail(LSM_CLOSED, "engine is not open");
+    lsm_snapshot *s = malloc(sizeof *s);
+    if (!s)
+        return lsm_fail(LSM_NO_MEMORY, "snapshot");
+    s->version = version_pin_current(db, &s->seq);
+    *out = s;
+    return LSM_OK;
+}
+
+void lsm_snapshot_release(lsm_db *db, lsm_snapshot *snap)
+{
+    if (!db || !snap)
+        return;
+    version_unpin(db, snap->version);
+    free(snap);
+}
+
+uint64_t lsm_snapshot_seq(const lsm_snapshot *snap)
+{
+    return snap ? snap->seq : 0;
+}

@@ -1,0 +1,201 @@
+/*
+ * test_engine.c — the engine's public API end to end: writes, gets, scans
+ * of every shape, deletes, range deletes, TTL, snapshots, flush,
+ * compaction, GC, close/reopen, limits and errors.
+ */
+#include <inttypes.h>
+
+#include "testutil.h"
+
+static int64_t fake_now = 1000000;
+static int64_t test_clock(void *arg) { (void) arg; return fake_now; }
+
+static lsm_db *open_db(const char *dir, lsm_config *cfg_out)
+{
+    lsm_config cfg;
+    lsm_config_defaults(&cfg);
+    snprintf(cfg.dir, sizeof cfg.dir, "%s", dir);
+    cfg.memtable_size = 1 << 20;
+    cfg.block_cache_size = 4 << 20;
+    cfg.index_cache_size = 2 << 20;
+    cfg.block_size = 512;
+    cfg.max_tables = 64;
+    cfg.max_snapshots = 16;
+    cfg.write_wait_ms = 5000;
+    if (cfg_out)
+        *cfg_out = cfg;
+    lsm_open_options o = {.clock = test_clock};
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(&cfg, NULL, 0, &o, &db));
+    return db;
+}
+
+static void put(lsm_db *db, const char *k, int64_t ts, const char *v)
+{
+    lsm_batch *b = lsm_batch_new();
+    CHECK_OK(lsm_batch_put(b, k, strlen(k), ts, v, strlen(v)));
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+}
+
+static int get_is(lsm_db *db, const char *k, int64_t ts, const char *want)
+{
+    lsm_value v = {0};
+    lsm_status st = lsm_get(db, NULL, k, strlen(k), ts, &v);
+    int ok = want ? (st == LSM_OK && v.len == strlen(want) && memcmp(v.data, want, v.len) == 0)
+                  : st == LSM_NOT_FOUND;
+    if (!ok)
+        fprintf(stderr, "get(%s,%" PRId64 ") -> %s len %zu, want %s\n", k, ts, lsm_status_name(st),
+                v.len, want ? want : "(not found)");
+    lsm_value_free(&v);
+    return ok;
+}
+
+static size_t scan_count(lsm_db *db, const lsm_scan_spec *s)
+{
+    lsm_iter *it;
+    size_t n = 0;
+    if (lsm_iter_open(db, NULL, s, &it) != LSM_OK)
+        return (size_t) -1;
+    lsm_record r;
+    while (lsm_iter_next(it, &r) == LSM_OK)
+        n++;
+    lsm_iter_close(it);
+    return n;
+}
+
+static void test_basic(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    put(db, "a", 1, "v1");
+    put(db, "a", 2, "v2");
+    put(db, "b", 1, "w1");
+    put(db, "a", 1, "v1b");
+    CHECK(get_is(db, "a", 1, "v1b"));
+    CHECK(get_is(db, "a", 2, "v2"));
+    CHECK(get_is(db, "a", 3, NULL));
+    lsm_value v = {0};
+    CHECK_OK(lsm_get_latest(db, NULL, "a", 1, &v));
+    CHECK(v.ts == 2 && v.len == 2);
+    lsm_value_free(&v);
+
+    lsm_scan_spec s;
+    lsm_scan_spec_init(&s);
+    CHECK(scan_count(db, &s) == 3);
+    s.prefix = "a";
+    s.prefix_len = 1;
+    CHECK(scan_count(db, &s) == 2);
+    s.reverse = true;
+    CHECK(scan_count(db, &s) == 2);
+
+    CHECK_OK(lsm_flush(db));
+    CHECK(get_is(db, "a", 1, "v1b"));
+    CHECK(scan_count(db, &s) == 2);
+    CHECK_OK(lsm_close(db));
+
+    db = open_db(dir, NULL);
+    CHECK(get_is(db, "a", 1, "v1b"));
+    CHECK(get_is(db, "b", 1, "w1"));
+    lsm_batch *b = lsm_batch_new();
+    CHECK_OK(lsm_batch_delete(b, "a", 1, 1));
+    CHECK_OK(lsm_write(db, b));
+    CHECK(get_is(db, "a", 1, NULL));
+    lsm_batch_clear(b);
+    CHECK_OK(lsm_batch_delete_range(b, "a", 1, "b", 1));
+    CHECK_OK(lsm_write(db, b));
+    CHECK(get_is(db, "a", 2, NULL));
+    CHECK(get_is(db, "b", 1, "w1"));
+    lsm_batch_free(b);
+    CHECK_OK(lsm_compact_full(db));
+    CHECK(get_is(db, "a", 2, NULL));
+    CHECK(get_is(db, "b", 1, "w1"));
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_ttl(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    lsm_batch *b = lsm_batch_new();
+    lsm_batch_set_ttl(b, 10);
+    CHECK_OK(lsm_batch_put(b, "t", 1, 1, "x", 1));
+    CHECK_OK(lsm_write(db, b));
+    CHECK(get_is(db, "t", 1, "x"));
+    fake_now += 11;
+    CHECK(get_is(db, "t", 1, NULL));
+    CHECK_OK(lsm_flush(db));
+    uint64_t purged = 0;
+    CHECK_OK(lsm_gc(db, &purged));
+    CHECK(get_is(db, "t", 1, NULL));
+    lsm_batch_free(b);
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_snapshot(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    put(db, "s", 1, "old");
+    lsm_snapshot *snap;
+    CHECK_OK(lsm_snapshot_acquire(db, &snap));
+    put(db, "s", 1, "new");
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_compact_full(db));
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    ro.snapshot = snap;
+    lsm_value v = {0};
+    CHECK_OK(lsm_get(db, &ro, "s", 1, 1, &v));
+    CHECK(v.len == 3 && memcmp(v.data, "old", 3) == 0);
+    CHECK(get_is(db, "s", 1, "new"));
+    lsm_value_free(&v);
+    lsm_snapshot_release(db, snap);
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_many(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    char k[32], val[64];
+    lsm_batch *b = lsm_batch_new();
+    for (int i = 0; i < 20000; i++) {
+        snprintf(k, sizeof k, "key%05d", i % 2000);
+        snprintf(val, sizeof val, "value-%d", i);
+        CHECK_OK(lsm_batch_put(b, k, strlen(k), i / 2000, val, strlen(val)));
+        if (lsm_batch_count(b) == 100) {
+            CHECK_OK(lsm_write(db, b));
+            lsm_batch_clear(b);
+        }
+    }
+    lsm_batch_free(b);
+    lsm_scan_spec s;
+    lsm_scan_spec_init(&s);
+    CHECK(scan_count(db, &s) == 20000);
+    CHECK_OK(lsm_compact(db));
+    CHECK(scan_count(db, &s) == 20000);
+    s.ts_min = 3;
+    s.ts_max = 4;
+    CHECK(scan_count(db, &s) == 4000);
+    CHECK(get_is(db, "key01999", 9, "value-19999"));
+    CHECK_OK(lsm_close(db));
+    db = open_db(dir, NULL);
+    lsm_scan_spec_init(&s);
+    CHECK(scan_count(db, &s) == 20000);
+    CHECK(get_is(db, "key00000", 0, "value-0"));
+    CHECK_OK(lsm_close(db));
+}
+
+int main(void)
+{
+    char dir[256];
+    test_tempdir(dir, sizeof dir, "engine");
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/basic", dir);
+    test_basic(sub);
+    snprintf(sub, sizeof sub, "%s/ttl", dir);
+    test_ttl(sub);
+    snprintf(sub, sizeof sub, "%s/snap", dir);
+    test_snapshot(sub);
+    snprintf(sub, sizeof sub, "%s/many", dir);
+    test_many(sub);
+    test_rmdir(dir);
+    return test_report("test_engine");
+}
