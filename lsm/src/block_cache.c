@@ -417,6 +417,12 @@ static void relaxed_sub(_Atomic uint64_t *v, uint64_t d)
     atomic_fetch_sub_explicit(v, d, memory_order_relaxed);
 }
 
+static void slot_put(cache_shard *s, uint32_t i)
+{
+    shard_entry(s, i)->hash_next = s->free_entry;
+    s->free_entry = i;
+}
+
 /* Frees an entry's block and slot.  It must be out of the table and LRU. */
 static void entry_destroy(cache_shard *s, uint32_t i)
 {
@@ -426,8 +432,7 @@ static void entry_destroy(cache_shard *s, uint32_t i)
     arena_free(s, e->block);
     e->state = ENTRY_FREE;
     e->refs = 0;
-    e->hash_next = s->free_entry;
-    s->free_entry = i;
+    slot_put(s, i);
 }
 
 /* Evicts the least recently used unpinned entry; false if there is none. */
@@ -458,12 +463,6 @@ static uint32_t slot_take(cache_shard *s)
     uint32_t i = s->free_entry;
     s->free_entry = shard_entry(s, i)->hash_next;
     return i;
-}
-
-static void slot_put(cache_shard *s, uint32_t i)
-{
-    shard_entry(s, i)->hash_next = s->free_entry;
-    s->free_entry = i;
 }
 
 /* A FILLING entry with a block of `units`, pinned once, evicting LRU entries

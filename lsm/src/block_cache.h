@@ -71,7 +71,9 @@ const uint8_t *block_cache_lookup(block_cache *c, uint64_t file_no, uint64_t off
 const uint8_t *block_cache_insert(block_cache *c, uint64_t file_no, uint64_t offset,
                                   const uint8_t *data, size_t len, cache_pin *pin);
 
-/* Drops one pin.  Invalid or already released pins are ignored. */
+/* Drops one pin.  Each pin is released exactly once: a second release may
+ * drop a pin someone else holds on a reused slot.  Out-of-range pins and
+ * entries without pins are ignored. */
 void block_cache_release(block_cache *c, cache_pin pin);
 
 /* Drops every entry of a deleted table; pinned ones are freed at their last

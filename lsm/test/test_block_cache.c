@@ -149,7 +149,7 @@ static void test_basic(void)
     CHECK(q == p && len == 5000);
     block_cache_release(c, pin);
     block_cache_release(c, pin2);
-    block_cache_release(c, pin2);  /* a stale extra release is ignored */
+    block_cache_release(c, pin2);  /* the entry has no pins left: ignored */
     CHECK(cached(c, 7, 4096));
     CHECK(!cached(c, 7, 4097));
     CHECK(!cached(c, 8, 4096));
