@@ -241,7 +241,7 @@ static lsm_status encode_record(manifest *m, size_t at, const manifest_edit *e, 
     lsm_status st = reserve(m, at + RECORD_HEADER_SIZE + bound + RECORD_TRAILER_SIZE);
     if (st != LSM_OK)
         return st;
-    size_t payload_len;
+    size_t payload_len = 0;
     if ((st = encode_edit(e, m->buf + at + RECORD_HEADER_SIZE, &payload_len, m->path)) != LSM_OK)
         return st;
     *rec_len = frame_record(m->buf + at, payload_len);
@@ -505,7 +505,7 @@ static lsm_status read_record(int fd, const char *path, uint64_t pos, uint64_t s
 static lsm_status scan_file(int fd, const char *path, payload_fn fn, void *arg,
                             uint64_t *valid_end, uint64_t *dropped)
 {
-    uint64_t size;
+    uint64_t size = 0;
     lsm_status st = file_size_of(fd, path, &size);
     if (st != LSM_OK || (st = check_file_header(fd, path, size)) != LSM_OK)
         return st;
@@ -514,7 +514,7 @@ static lsm_status scan_file(int fd, const char *path, payload_fn fn, void *arg,
     uint64_t pos = MANIFEST_HEADER_SIZE;
     *dropped = 0;
     while (pos < size) {
-        size_t len;
+        size_t len = 0;
         record_verdict verdict;
         st = read_record(fd, path, pos, size, &buf, &cap, &len, &verdict);
         if (st != LSM_OK)

@@ -569,7 +569,7 @@ static lsm_status replay_segment(seg_reader *r, const char *dir, uint64_t seg_no
                                  wal_record_fn fn, void *arg, wal_replay_stats *st)
 {
     char path[WAL_PATH_MAX];
-    bool header_ok;
+    bool header_ok = false;
     lsm_status s = wal_segment_path(path, sizeof path, dir, seg_no);
     if (s != LSM_OK || (s = reader_open(r, path, seg_no, &header_ok)) != LSM_OK)
         return s;
