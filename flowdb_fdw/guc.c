@@ -4,7 +4,10 @@
  * Every setting sizes shared memory or is baked into the engine when the
  * worker opens it, so all are PGC_POSTMASTER (changed by editing
  * postgresql.conf and restarting).  Per-setting ranges are enforced by the GUC
- * machinery (its messages name the setting and the allowed range); the
+ * machinery (its messages name the setting and the allowed range).  Because
+ * a value set before the library defines its settings is only warned about
+ * and replaced by the default, each value is re-checked here and an invalid
+ * one stops the server instead of silently running with the default.  The
  * cross-field rules are the engine's own: the assembled configuration goes
  * through lsm_config_validate() once all settings are known, and an invalid
  * combination stops the server from starting with the engine's message.
@@ -38,11 +41,56 @@ static const struct config_enum_entry sync_mode_options[] = {
 	{NULL, 0, false}
 };
 
+/* The value given in the configuration before the setting was defined. */
+static char *
+configured_value(const char *name)
+{
+	const char *raw = GetConfigOption(name, true, false);
+
+	return raw ? pstrdup(raw) : NULL;
+}
+
+static void
+reject(const char *name, const char *raw, const char *allowed)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for parameter \"%s\": \"%s\"", name, raw),
+			 errdetail("Allowed: %s.", allowed),
+			 errhint("Fix %s in postgresql.conf (or postgresql.auto.conf) and start the server again.",
+					 name)));
+}
+
 static void
 define_int(const char *name, const char *desc, int *var, int def, int min, int max, int flags)
 {
+	char	   *raw = configured_value(name);
+	int			v;
+	const char *hint;
+
 	DefineCustomIntVariable(name, desc, NULL, var, def, min, max,
 							PGC_POSTMASTER, flags, NULL, NULL, NULL);
+	if (raw && (!parse_int(raw, &v, flags, &hint) || v < min || v > max))
+	{
+		const char *unit = (flags & GUC_UNIT_MB) ? " MB" : (flags & GUC_UNIT_BYTE) ? " bytes" :
+		(flags & GUC_UNIT_MS) ? " ms" : (flags & GUC_UNIT_S) ? " s" : "";
+
+		reject(name, raw, psprintf("%d .. %d%s", min, max, unit));
+	}
+}
+
+static void
+define_sync_mode(void)
+{
+	const char *name = "flowdb.wal_sync_mode";
+	char	   *raw = configured_value(name);
+
+	DefineCustomEnumVariable(name,
+							 "When the engine WAL is fsynced: at every commit (always) or every wal_sync_interval_ms (interval).",
+							 NULL, &flowdb_wal_sync_mode, LSM_SYNC_ALWAYS, sync_mode_options,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	if (raw && pg_strcasecmp(raw, "always") != 0 && pg_strcasecmp(raw, "interval") != 0)
+		reject(name, raw, "always, interval");
 }
 
 void
@@ -64,10 +112,7 @@ flowdb_define_gucs(void)
 			   &flowdb_block_cache_mb, 64, 1, 1048576, GUC_UNIT_MB);
 	define_int("flowdb.index_memory_mb", "Shared memory for SST block indexes and bloom filters.",
 			   &flowdb_index_memory_mb, 16, 1, 1048576, GUC_UNIT_MB);
-	DefineCustomEnumVariable("flowdb.wal_sync_mode",
-							 "When the engine WAL is fsynced: at every commit (always) or every wal_sync_interval_ms (interval).",
-							 NULL, &flowdb_wal_sync_mode, LSM_SYNC_ALWAYS, sync_mode_options,
-							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	define_sync_mode();
 	define_int("flowdb.wal_sync_interval_ms", "WAL fsync period in interval mode.",
 			   &flowdb_wal_sync_interval_ms, 100, 1, 60000, GUC_UNIT_MS);
 	define_int("flowdb.wal_segment_size_mb", "Engine WAL segment size before it rolls.",
