@@ -242,6 +242,25 @@ static void position_sources(lsm_iter *it)
     merge_heap_build(&it->heap, it->sources, it->n_sources);
 }
 
+/* rtomb_collect takes an exclusive upper bound: an inclusive hi becomes
+ * hi + 0x00, the smallest key above it. */
+static lsm_status collect_tombstones(lsm_iter *it)
+{
+    const uint8_t *lo = it->lo.set ? it->lo.key : NULL;
+    if (!it->hi.set || !it->hi.inclusive)
+        return rtomb_collect(it->db, it->version, it->snap, lo, it->lo.len,
+                             it->hi.set ? it->hi.key : NULL, it->hi.len, &it->ro, &it->rtombs);
+    uint8_t *hi = malloc(it->hi.len + 1);
+    if (!hi)
+        return lsm_fail(LSM_NO_MEMORY, "scan bounds");
+    memcpy(hi, it->hi.key, it->hi.len);
+    hi[it->hi.len] = 0;
+    lsm_status st = rtomb_collect(it->db, it->version, it->snap, lo, it->lo.len, hi,
+                                  it->hi.len + 1, &it->ro, &it->rtombs);
+    free(hi);
+    return st;
+}
+
 static lsm_status validate_spec(const lsm_scan_spec *s)
 {
     if (s->ts_min > s->ts_max)
@@ -291,8 +310,7 @@ lsm_status lsm_iter_open(lsm_db *db, const lsm_read_options *ro, const lsm_scan_
     if (st == LSM_OK && range_empty(it))
         it->done = true;
     if (st == LSM_OK && !it->done)
-        st = rtomb_collect(db, it->version, it->snap, it->lo.set ? it->lo.key : NULL, it->lo.len,
-                           it->hi.set ? it->hi.key : NULL, it->hi.len, &it->ro, &it->rtombs);
+        st = collect_tombstones(it);
     if (st == LSM_OK && !it->done)
         st = open_sources(it);
     if (st == LSM_OK && !it->done)

@@ -154,7 +154,8 @@ static lsm_status install_tables(lsm_db *db, manifest_state *ms)
     if (ms->n_tables > h->cfg.max_tables)
         return lsm_fail(LSM_INVALID, "manifest lists %u tables; max_tables is %u", ms->n_tables,
                         h->cfg.max_tables);
-    qsort(ms->tables, ms->n_tables, sizeof *ms->tables, by_max_seq_desc);
+    if (ms->n_tables > 1)
+        qsort(ms->tables, ms->n_tables, sizeof *ms->tables, by_max_seq_desc);
     version *v = region_version(h, 0);
     for (uint32_t i = 0; i < ms->n_tables; i++) {
         char path[1100];
