@@ -102,9 +102,7 @@ static lsm_status collect_input_tombstones(merge_state *m)
         sst_block blk = {0};
         if (st == LSM_OK)
             st = block_fetch(m->db, t, region_table(h, slot)->meta.file_no,
-                             sst_table_tombstone_handle(t), true, &m->ro, &buf, &ref);
-        if (st == LSM_OK)
-            st = sst_block_parse(ref.data, ref.len, &blk);
+                             sst_table_tombstone_handle(t), true, &m->ro, &buf, &ref, &blk);
         for (uint32_t k = 0; st == LSM_OK && k < blk.count; k++) {
             lsm_entry e;
             st = sst_block_entry(&blk, k, &e);

@@ -18,9 +18,24 @@
 #include "region.h"
 #include "sst.h"
 
+/* Defined here because handles keep their index and filter pinned. */
+typedef struct block_ref {
+    const uint8_t *data;
+    size_t len;
+    block_cache *cache;          /* non-NULL when pinned in a cache */
+    cache_pin pin;
+    uint8_t *own;                /* malloc'd copy when not cached */
+} block_ref;
+
+/* This process's open table: fd plus its index and filter blocks, pinned in
+ * the shared index cache (or copied locally when it is full) for as long as
+ * the handle lives, so point reads take no lock for them. */
 typedef struct table_handle {
     uint64_t file_no;   /* 0: empty */
     sst_table *table;
+    _Atomic bool meta_loaded;   /* set last: the fields below are ready */
+    block_ref index_ref, filter_ref;
+    sst_block index;
 } table_handle;
 
 struct lsm_db {
@@ -94,20 +109,21 @@ void db_delete_obsolete_tables(lsm_db *db);
 
 /* ---- per-process table handles and block fetching (table_cache.c) */
 lsm_status table_open_slot(lsm_db *db, uint32_t slot, sst_table **out);
+/* The handle with index and filter loaded; valid while the caller's pinned
+ * version lists the slot. */
+lsm_status table_handle_get(lsm_db *db, uint32_t slot, const lsm_read_options *ro,
+                            table_handle **out);
 void table_handles_close_all(lsm_db *db);
 void sst_file_path(char *buf, size_t len, const char *dir, uint64_t file_no);
 
-typedef struct block_ref {
-    const uint8_t *data;
-    size_t len;
-    block_cache *cache;          /* non-NULL when pinned in a cache */
-    cache_pin pin;
-} block_ref;
 /* Fetches a block through the cache; with a miss it is read into scratch
- * (and copied into the cache when ro->fill_cache).  Release with
- * block_ref_release before scratch is reused. */
+ * (and copied into the cache when ro->fill_cache).  When `parsed` is given
+ * the block is an sst block: validated once when read from disk (only
+ * validated bytes enter the cache) and viewed without re-validation after.
+ * Release with block_ref_release before scratch is reused. */
 lsm_status block_fetch(lsm_db *db, sst_table *t, uint64_t file_no, sst_handle h, bool meta,
-                       const lsm_read_options *ro, block_buf *scratch, block_ref *out);
+                       const lsm_read_options *ro, block_buf *scratch, block_ref *out,
+                       sst_block *parsed);
 void block_ref_release(block_ref *r);
 
 /* ---- writes (write.c) */

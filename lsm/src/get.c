@@ -75,52 +75,33 @@ static bool table_excludes(const get_ctx *g, const table_meta *m)
     return false;
 }
 
-static lsm_status bloom_rejects(get_ctx *g, sst_table *t, uint64_t file_no, bool *rejects)
+/* Looks (key, ts) up in one table; copies the value into *out on a hit
+ * (the data block is released before returning). */
+static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entry *found)
 {
-    block_ref ref = {0};
-    lsm_status st = block_fetch(g->db, t, file_no, sst_table_filter_handle(t), true, g->ro,
-                                &g->buf, &ref);
+    const table_meta *m = &region_table(g->db->hdr, slot)->meta;
+    if (table_excludes(g, m))
+        return LSM_NOT_FOUND;
+    table_handle *th;
+    lsm_status st = table_handle_get(g->db, slot, g->ro, &th);
     if (st != LSM_OK)
         return st;
     if (!g->hashed) {
         g->hash = bloom_hash(g->key, g->klen);
         g->hashed = true;
     }
-    *rejects = !bloom_may_contain(ref.data, ref.len, g->hash);
-    block_ref_release(&ref);
-    return LSM_OK;
-}
-
-/* Looks (key, ts) up in one table; copies the entry into *out on a hit
- * (the block is released before returning). */
-static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entry *found)
-{
-    const table_meta *m = &region_table(g->db->hdr, slot)->meta;
-    if (table_excludes(g, m))
+    if (!bloom_may_contain(th->filter_ref.data, th->filter_ref.len, g->hash))
         return LSM_NOT_FOUND;
-    sst_table *t;
-    lsm_status st = table_open_slot(g->db, slot, &t);
-    bool rejects = false;
-    if (st == LSM_OK)
-        st = bloom_rejects(g, t, m->file_no, &rejects);
-    if (st != LSM_OK || rejects)
-        return st != LSM_OK ? st : LSM_NOT_FOUND;
-    block_ref iref = {0}, dref = {0};
-    sst_block index, block;
+    uint32_t bi = sst_index_seek(&th->index, g->key, g->klen, g->ts);
+    if (bi >= th->index.count)
+        return LSM_NOT_FOUND;
     sst_index_entry ie;
-    st = block_fetch(g->db, t, m->file_no, sst_table_index_handle(t), true, g->ro, &g->buf, &iref);
-    if (st == LSM_OK)
-        st = sst_block_parse(iref.data, iref.len, &index);
-    uint32_t bi = st == LSM_OK ? sst_index_seek(&index, g->key, g->klen, g->ts) : 0;
-    if (st == LSM_OK && bi >= index.count)
-        st = LSM_NOT_FOUND;
-    if (st == LSM_OK)
-        st = sst_index_entry_at(&index, bi, &ie);
-    block_buf dbuf = {0};
-    if (st == LSM_OK)
-        st = block_fetch(g->db, t, m->file_no, ie.handle, false, g->ro, &dbuf, &dref);
-    if (st == LSM_OK)
-        st = sst_block_parse(dref.data, dref.len, &block);
+    st = sst_index_entry_at(&th->index, bi, &ie);
+    if (st != LSM_OK)
+        return st;
+    block_ref dref = {0};
+    sst_block block;
+    st = block_fetch(g->db, th->table, th->file_no, ie.handle, false, g->ro, &g->buf, &dref, &block);
     if (st == LSM_OK) {
         uint32_t i = sst_block_seek(&block, g->key, g->klen, g->ts);
         st = i < block.count ? sst_block_entry(&block, i, found) : LSM_NOT_FOUND;
@@ -131,8 +112,6 @@ static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entr
             st = copy_out(out, found);
     }
     block_ref_release(&dref);
-    block_ref_release(&iref);
-    block_buf_free(&dbuf);
     return st;
 }
 

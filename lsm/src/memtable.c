@@ -55,6 +55,9 @@ void memtable_init(memtable *m, size_t capacity)
     atomic_store(&m->max_seq, 0);
     size_t hb = node_bytes(MEM_MAX_HEIGHT, 0, 0);
     m->head = arena_alloc(m, hb);
+    m->hint_last = 0;
+    for (int l = 0; l < MEM_MAX_HEIGHT; l++)
+        m->hint_prevs[l] = m->head;
     mem_node *h = (mem_node *) ((char *) m + m->head);
     memset(h, 0, hb);
     h->node_size = (uint32_t) hb;
@@ -125,8 +128,27 @@ static int node_cmp_entry(const mem_node *n, const lsm_entry *e)
     return (n->seq < e->seq) - (n->seq > e->seq);
 }
 
+/* True when e sorts after the last inserted node and before every
+ * successor of the remembered predecessors: they are e's predecessors too. */
+static bool hint_fits(const memtable *m, const lsm_entry *e)
+{
+    if (!m->hint_last || node_cmp_entry(memtable_node(m, m->hint_last), e) >= 0)
+        return false;
+    int height = (int) atomic_load_explicit(&m->max_height, memory_order_relaxed);
+    for (int l = 0; l < height; l++) {
+        uint32_t nx = load_next(memtable_node(m, m->hint_prevs[l]), l);
+        if (nx && node_cmp_entry(memtable_node(m, nx), e) < 0)
+            return false;
+    }
+    return true;
+}
+
 static void find_prevs(const memtable *m, const lsm_entry *e, uint32_t *prevs)
 {
+    if (hint_fits(m, e)) {
+        memcpy(prevs, m->hint_prevs, sizeof m->hint_prevs);
+        return;
+    }
     uint32_t x = m->head;
     int level = (int) atomic_load_explicit(&m->max_height, memory_order_relaxed) - 1;
     for (int l = MEM_MAX_HEIGHT - 1; l > level; l--)
@@ -158,6 +180,9 @@ static void link_point_node(memtable *m, uint32_t off, mem_node *n, const lsm_en
         atomic_store_explicit(&memtable_node(m, prevs[l])->next[l], off, memory_order_release);
     if (succ)
         atomic_store_explicit(&memtable_node(m, succ)->prev, off, memory_order_release);
+    for (int l = 0; l < MEM_MAX_HEIGHT; l++)
+        m->hint_prevs[l] = l < n->height ? off : prevs[l];
+    m->hint_last = off;
 }
 
 lsm_status memtable_add(memtable *m, const lsm_entry *e)

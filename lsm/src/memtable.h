@@ -59,6 +59,11 @@ typedef struct memtable {
     _Atomic uint64_t entries;       /* point entries + range tombstones */
     _Atomic uint64_t data_bytes;    /* key + value bytes */
     _Atomic uint64_t min_seq, max_seq;
+    /* Writer-only insert hint: the last node inserted and its predecessors
+     * at each level.  Reused when the next entry sorts right after it, so
+     * ordered inserts cost O(height) instead of a search from the head. */
+    uint32_t hint_last;
+    uint32_t hint_prevs[MEM_MAX_HEIGHT];
     /* arena follows, 8-byte aligned */
 } memtable;
 

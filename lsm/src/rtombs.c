@@ -94,11 +94,9 @@ static lsm_status collect_table(lsm_db *db, uint32_t slot, uint64_t snap, const 
         return st;
     block_buf buf = {0};
     block_ref ref = {0};
-    sst_block blk;
+    sst_block blk = {0};
     uint64_t file_no = region_table(db->hdr, slot)->meta.file_no;
-    st = block_fetch(db, t, file_no, sst_table_tombstone_handle(t), true, ro, &buf, &ref);
-    if (st == LSM_OK)
-        st = sst_block_parse(ref.data, ref.len, &blk);
+    st = block_fetch(db, t, file_no, sst_table_tombstone_handle(t), true, ro, &buf, &ref, &blk);
     for (uint32_t i = 0; st == LSM_OK && i < blk.count; i++) {
         lsm_entry e;
         st = sst_block_entry(&blk, i, &e);

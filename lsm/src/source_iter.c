@@ -138,9 +138,7 @@ static bool load_block(source_iter *s, uint32_t bi)
     lsm_status st = sst_index_entry_at(&s->index, bi, &ie);
     if (st == LSM_OK)
         st = block_fetch(s->db, s->table, s->file_no, ie.handle, false, s->ro, &s->data_buf,
-                         &s->data_ref);
-    if (st == LSM_OK)
-        st = sst_block_parse(s->data_ref.data, s->data_ref.len, &s->block);
+                         &s->data_ref, &s->block);
     if (st != LSM_OK)
         return table_fail(s, st);
     s->counters->blocks_read++;
@@ -234,15 +232,13 @@ lsm_status source_init_table(source_iter *s, lsm_db *db, uint32_t slot, const ls
     s->ts_max = ts_max;
     s->counters = c;
     s->snap = UINT64_MAX;
-    lsm_status st = table_open_slot(db, slot, &s->table);
+    lsm_status st = table_handle_get(db, slot, ro, &s->handle);
     if (st != LSM_OK)
         return st;
-    s->file_no = region_table(db->hdr, slot)->meta.file_no;
-    st = block_fetch(db, s->table, s->file_no, sst_table_index_handle(s->table), true, ro,
-                     &s->index_buf, &s->index_ref);
-    if (st == LSM_OK)
-        st = sst_block_parse(s->index_ref.data, s->index_ref.len, &s->index);
-    return st;
+    s->table = s->handle->table;
+    s->file_no = s->handle->file_no;
+    s->index = s->handle->index;
+    return LSM_OK;
 }
 
 void source_release(source_iter *s)
@@ -250,9 +246,7 @@ void source_release(source_iter *s)
     if (!s->is_table)
         return;
     block_ref_release(&s->data_ref);
-    block_ref_release(&s->index_ref);
     block_buf_free(&s->data_buf);
-    block_buf_free(&s->index_buf);
 }
 
 /* ----------------------------------------------------------- dispatch */

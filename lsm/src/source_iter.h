@@ -40,8 +40,9 @@ typedef struct source_iter {
     sst_table *table;
     uint64_t file_no;
     const lsm_read_options *ro;
-    block_ref index_ref, data_ref;
-    block_buf index_buf, data_buf;
+    table_handle *handle;     /* index pinned there */
+    block_ref data_ref;
+    block_buf data_buf;
     sst_block index, block;
     uint32_t block_i, entry_i;
     bool block_loaded;

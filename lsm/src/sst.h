@@ -121,6 +121,9 @@ typedef struct sst_block {
 
 /* Validates the offset array (in range, strictly ascending). */
 lsm_status sst_block_parse(const uint8_t *data, size_t len, sst_block *out);
+/* O(1) view over bytes that already passed sst_block_parse (e.g. a cached
+ * copy validated when it was read from disk). */
+void sst_block_parse_trusted(const uint8_t *data, size_t len, sst_block *out);
 /* Decodes entry i; key and value point into the block.  LSM_CORRUPT if
  * malformed (i out of range included). */
 lsm_status sst_block_entry(const sst_block *b, uint32_t i, lsm_entry *out);

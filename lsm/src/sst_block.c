@@ -143,6 +143,15 @@ lsm_status sst_block_parse(const uint8_t *data, size_t len, sst_block *out)
     return LSM_OK;
 }
 
+void sst_block_parse_trusted(const uint8_t *data, size_t len, sst_block *out)
+{
+    uint32_t count = get_u32(data + len - 4);
+    out->data = data;
+    out->len = len;
+    out->count = count;
+    out->offsets = data + len - 4 - (size_t) count * 4;
+}
+
 /* Decodes entry i, or returns false if malformed. */
 static bool block_entry(const sst_block *b, uint32_t i, lsm_entry *e)
 {
