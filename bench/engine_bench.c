@@ -5,6 +5,7 @@
  *
  *   engine_bench [--reps N] [--full] [--engine flowdb|rocksdb|both]
  *                [--groups LIST] [--tmp DIR] [--scaled-series S]
+ *                [--phase-limit SECONDS]
  *
  * Work is done in groups; each group starts from a fresh directory per engine
  * and repetition, and the engines alternate within a group (FlowDB first in
@@ -21,7 +22,9 @@
  *               seq_write_10m, storage_10m, point_get_sst_10m, prefix_scan_10m
  *
  * Every get and scan checks what it returned against the generator; any
- * difference ends the run with a message and no table.
+ * difference ends the run with a message and no table.  A get or scan loop
+ * that runs past --phase-limit seconds (default 120) is stopped and its cell
+ * reads "timeout": a per-SPEC figure or none, never a partial one.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -103,9 +106,23 @@ static const struct {
 
 /* results[row][engine][rep]; NAN where not measured. */
 static double results[ROW_COUNT][ENGINES][MAX_REPS];
+/* Rows an engine could not finish within phase_limit_seconds in some rep. */
+static bool timed_out[ROW_COUNT][ENGINES];
+
+/* A get or scan loop (warm-up included) that runs longer than this stops and
+ * yields no figure ("timeout" in the tables) rather than stall the run. */
+static double phase_limit_seconds = 120;  /* the Makefile passes 60 */
+#define TIMED_OUT (-1.0)
 
 static void record(row_id row, int engine, int rep, double value)
 {
+    if (value == TIMED_OUT) {
+        timed_out[row][engine] = true;
+        fprintf(stderr, "  %-18s %-8s rep %d: stopped after %.0f s, no figure\n",
+                ROWS[row].name, engine == 0 ? "flowdb" : "rocksdb", rep + 1,
+                phase_limit_seconds);
+        return;
+    }
     results[row][engine][rep] = value;
     fprintf(stderr, "  %-18s %-8s rep %d: %.2f\n", ROWS[row].name,
             engine == 0 ? "flowdb" : "rocksdb", rep + 1, value);
@@ -314,12 +331,15 @@ static void choices_free(choices *c)
     free(c->points);
 }
 
-/* Gets/s of the gets in c, each checked against the generator. */
+/* Gets/s of the gets in c, each checked against the generator; TIMED_OUT
+ * past phase_limit_seconds. */
 static double timed_gets(const bench_engine *e, bench_reader *r, const dataset *ds,
                          const choices *c, const char *phase)
 {
     double t0 = now_seconds();
     for (size_t q = 0; q < c->count; q++) {
+        if ((q & 1023) == 1023 && now_seconds() - t0 > phase_limit_seconds)
+            return TIMED_OUT;
         int s = (int)c->series[q], i = (int)c->points[q];
         const char *v;
         size_t vlen;
@@ -335,12 +355,14 @@ static double timed_gets(const bench_engine *e, bench_reader *r, const dataset *
 }
 
 /* Scans/s of one-series scans of the series in c, each returning exactly
- * that series' P records in ts order. */
+ * that series' P records in ts order; TIMED_OUT past phase_limit_seconds. */
 static double timed_prefix_scans(const bench_engine *e, bench_reader *r, const dataset *ds,
                                  const choices *c, const char *phase)
 {
     double t0 = now_seconds();
     for (size_t q = 0; q < c->count; q++) {
+        if ((q & 63) == 63 && now_seconds() - t0 > phase_limit_seconds)
+            return TIMED_OUT;
         int s = (int)c->series[q];
         bench_record rec;
         int n = 0;
@@ -413,8 +435,10 @@ static void run_sized_group(const bench_engine *e, int ei, int rep, const datase
     e->flush_compact(db);
     record(rows->storage, ei, rep, (double)dir_bytes(dir));
 
-    timed_gets(e, r, ds, gets, "point_get_sst warm-up");
-    record(rows->point_get_sst, ei, rep, timed_gets(e, r, ds, gets, "point_get_sst"));
+    if (timed_gets(e, r, ds, gets, "point_get_sst warm-up") == TIMED_OUT)
+        record(rows->point_get_sst, ei, rep, TIMED_OUT);
+    else
+        record(rows->point_get_sst, ei, rep, timed_gets(e, r, ds, gets, "point_get_sst"));
     record(rows->prefix_scan, ei, rep, timed_prefix_scans(e, r, ds, scans, "prefix_scan"));
     e->reader_free(r);
     e->close(db);
@@ -508,7 +532,7 @@ static void print_tables(int reps, const bool *row_ran)
             if (have[e])
                 format_figure(cell[e], sizeof cell[e], med[e]);
             else
-                snprintf(cell[e], sizeof cell[e], "—");
+                snprintf(cell[e], sizeof cell[e], "%s", timed_out[row][e] ? "timeout" : "—");
         }
         char ratio[32] = "—";
         if (have[0] && have[1])
@@ -528,8 +552,9 @@ static void print_tables(int reps, const bool *row_ran)
                 format_figure(cells[2 * e], sizeof cells[0], mn);
                 format_figure(cells[2 * e + 1], sizeof cells[0], mx);
             } else {
-                snprintf(cells[2 * e], sizeof cells[0], "—");
-                snprintf(cells[2 * e + 1], sizeof cells[0], "—");
+                const char *none = timed_out[row][e] ? "timeout" : "—";
+                snprintf(cells[2 * e], sizeof cells[0], "%s", none);
+                snprintf(cells[2 * e + 1], sizeof cells[0], "%s", none);
             }
         }
         /* Ratios pair the two engines' figures of the same repetition. */
@@ -558,7 +583,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: engine_bench [--reps N] [--full] [--engine flowdb|rocksdb|both]\n"
             "                    [--groups small,concurrent,durable,full_scan,scaled]\n"
-            "                    [--tmp DIR] [--scaled-series S]\n");
+            "                    [--tmp DIR] [--scaled-series S] [--phase-limit SECONDS]\n");
     exit(2);
 }
 
@@ -590,6 +615,8 @@ int main(int argc, char **argv)
             tmp_base = argv[++a];
         else if (!strcmp(argv[a], "--scaled-series") && a + 1 < argc)
             scaled_series = atoi(argv[++a]);
+        else if (!strcmp(argv[a], "--phase-limit") && a + 1 < argc)
+            phase_limit_seconds = atof(argv[++a]);
         else
             usage();
     }
