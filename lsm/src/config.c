@@ -15,8 +15,9 @@
 #define KiB ((size_t) 1024)
 #define MiB (1024 * KiB)
 
-/* Memtable offsets are 32-bit, so one memtable stays below 4 GiB. */
-#define MEMTABLE_MAX ((size_t) UINT32_MAX)
+/* Memtable offsets are 32-bit and cover the arena plus its hash index
+ * (an eighth of the arena at most), so one memtable stays at 3 GiB. */
+#define MEMTABLE_MAX ((size_t) 3 << 30)
 #define MAX_FROZEN_MEMTABLES 64u
 #define BLOCK_SIZE_MIN ((size_t) 256)      /* must hold a record header */
 #define BLOCK_SIZE_MAX (16 * MiB)
@@ -93,7 +94,7 @@ static lsm_status validate_sizes(const lsm_config *cfg)
 {
     lsm_status st;
     if ((st = check_size("memtable_size", cfg->memtable_size, MiB, MEMTABLE_MAX,
-                         "1 MiB .. 4 GiB-1, offsets are 32-bit")) != LSM_OK)
+                         "1 MiB .. 3 GiB, offsets are 32-bit")) != LSM_OK)
         return st;
     if ((st = check_u32("max_frozen_memtables", cfg->max_frozen_memtables, 1,
                         MAX_FROZEN_MEMTABLES, "1 .. 64")) != LSM_OK)

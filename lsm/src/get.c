@@ -49,7 +49,7 @@ static lsm_status copy_out(lsm_value *out, const lsm_entry *e)
 /* Newest visible version in a memtable: LSM_OK (found), LSM_NOT_FOUND. */
 static lsm_status memtable_find(get_ctx *g, memtable *m, lsm_entry *e)
 {
-    for (uint32_t off = memtable_seek(m, g->key, g->klen, g->ts); off;
+    for (uint32_t off = memtable_lookup(m, g->key, g->klen, g->ts); off;
          off = memtable_next(m, off)) {
         mem_node *n = memtable_node(m, off);
         memtable_node_entry(n, e);

@@ -2,6 +2,7 @@
 #include "memtable.h"
 
 #include <string.h>
+#include <xxhash.h>
 
 #include "status.h"
 
@@ -23,9 +24,27 @@ static const uint8_t *node_value(const mem_node *n)
     return node_key(n) + n->key_len;
 }
 
+static uint32_t hash_slots(size_t capacity)
+{
+    uint32_t n = 1024;
+    while (n < capacity / 64 && n < (1u << 26))
+        n <<= 1;
+    return n;
+}
+
 size_t memtable_footprint(size_t capacity)
 {
-    return ARENA_START + ALIGN8(capacity);
+    return ARENA_START + (size_t) hash_slots(capacity) * 8 + ALIGN8(capacity);
+}
+
+static _Atomic uint64_t *hash_table(const memtable *m)
+{
+    return (_Atomic uint64_t *) ((char *) m + m->hash_off);
+}
+
+static uint64_t kt_hash(const uint8_t *key, size_t klen, int64_t ts)
+{
+    return XXH3_64bits_withSeed(key, klen, (uint64_t) ts);
 }
 
 size_t memtable_entry_cost(size_t key_len, size_t value_len)
@@ -36,7 +55,7 @@ size_t memtable_entry_cost(size_t key_len, size_t value_len)
 static uint32_t arena_alloc(memtable *m, size_t bytes)
 {
     uint32_t off = atomic_load_explicit(&m->used, memory_order_relaxed);
-    if ((size_t) off + bytes > (size_t) m->capacity + ARENA_START)
+    if ((size_t) off + bytes > (size_t) m->capacity + m->hash_off + (size_t) (m->hash_mask + 1) * 8)
         return 0;
     atomic_store_explicit(&m->used, (uint32_t) (off + bytes), memory_order_release);
     return off;
@@ -44,7 +63,13 @@ static uint32_t arena_alloc(memtable *m, size_t bytes)
 
 void memtable_init(memtable *m, size_t capacity)
 {
-    atomic_store(&m->used, (uint32_t) ARENA_START);
+    uint32_t slots = hash_slots(capacity);
+    m->hash_off = (uint32_t) ARENA_START;
+    m->hash_mask = slots - 1;
+    m->hash_used = 0;
+    atomic_store(&m->hash_complete, 1);
+    memset((char *) m + m->hash_off, 0, (size_t) slots * 8);
+    atomic_store(&m->used, (uint32_t) (ARENA_START + (size_t) slots * 8));
     m->capacity = (uint32_t) ALIGN8(capacity);
     atomic_store(&m->rt_head, 0);
     atomic_store(&m->max_height, 1);
@@ -67,7 +92,7 @@ void memtable_init(memtable *m, size_t capacity)
 bool memtable_has_room(const memtable *m, size_t bytes)
 {
     size_t used = atomic_load_explicit(&m->used, memory_order_relaxed);
-    return used + bytes <= (size_t) m->capacity + ARENA_START;
+    return used + bytes <= (size_t) m->capacity + m->hash_off + (size_t) (m->hash_mask + 1) * 8;
 }
 
 bool memtable_is_empty(const memtable *m)
@@ -185,6 +210,56 @@ static void link_point_node(memtable *m, uint32_t off, mem_node *n, const lsm_en
     m->hint_last = off;
 }
 
+static bool node_is_kt(const memtable *m, uint32_t off, const uint8_t *key, size_t klen, int64_t ts)
+{
+    const mem_node *n = memtable_node(m, off);
+    return node_cmp_kt(n, key, klen, ts) == 0;
+}
+
+/* Points (key, ts)'s slot at its newest node `off` (writer only). */
+static void hash_index(memtable *m, uint32_t off, const lsm_entry *e)
+{
+    if (!atomic_load_explicit(&m->hash_complete, memory_order_relaxed))
+        return;
+    uint64_t h = kt_hash(e->key, e->key_len, e->ts);
+    uint64_t tag = h >> 32;
+    _Atomic uint64_t *slots = hash_table(m);
+    for (uint32_t i = (uint32_t) h & m->hash_mask;; i = (i + 1) & m->hash_mask) {
+        uint64_t v = atomic_load_explicit(&slots[i], memory_order_relaxed);
+        if (v == 0) {
+            if (m->hash_used + 1 > (m->hash_mask + 1) / 4 * 3) {
+                atomic_store_explicit(&m->hash_complete, 0, memory_order_release);
+                return;
+            }
+            m->hash_used++;
+            atomic_store_explicit(&slots[i], tag << 32 | off, memory_order_release);
+            return;
+        }
+        if ((v >> 32) == tag && node_is_kt(m, (uint32_t) v, e->key, e->key_len, e->ts)) {
+            atomic_store_explicit(&slots[i], tag << 32 | off, memory_order_release);
+            return;
+        }
+    }
+}
+
+uint32_t memtable_lookup(const memtable *m, const uint8_t *key, size_t klen, int64_t ts)
+{
+    if (!atomic_load_explicit(&m->hash_complete, memory_order_acquire)) {
+        uint32_t off = memtable_seek(m, key, klen, ts);
+        return off && node_is_kt(m, off, key, klen, ts) ? off : 0;
+    }
+    uint64_t h = kt_hash(key, klen, ts);
+    uint64_t tag = h >> 32;
+    _Atomic uint64_t *slots = hash_table(m);
+    for (uint32_t i = (uint32_t) h & m->hash_mask;; i = (i + 1) & m->hash_mask) {
+        uint64_t v = atomic_load_explicit(&slots[i], memory_order_acquire);
+        if (v == 0)
+            return 0;
+        if ((v >> 32) == tag && node_is_kt(m, (uint32_t) v, key, klen, ts))
+            return (uint32_t) v;
+    }
+}
+
 lsm_status memtable_add(memtable *m, const lsm_entry *e)
 {
     bool is_range = e->type == ENTRY_RANGE_DELETE;
@@ -213,6 +288,7 @@ lsm_status memtable_add(memtable *m, const lsm_entry *e)
         atomic_store_explicit(&m->rt_head, off, memory_order_release);
     } else {
         link_point_node(m, off, n, e);
+        hash_index(m, off, e);
     }
     atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->data_bytes, e->key_len + vlen, memory_order_relaxed);

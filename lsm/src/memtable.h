@@ -21,6 +21,13 @@
  * above every snapshot that existed before it was linked.
  *
  * Range tombstones live in a separate singly-linked list (newest first).
+ *
+ * Point lookups use a hash index beside the skiplist: open addressing over
+ * 64-bit slots (hash tag << 32 | node offset), one slot per (key, ts),
+ * always pointing at that (key, ts)'s newest node (older versions follow it
+ * on level 0).  The writer publishes a slot after linking the node.  When
+ * the index passes 3/4 load it stops being maintained (hash_complete = 0)
+ * and lookups fall back to the skiplist.
  */
 #ifndef LSM_MEMTABLE_H
 #define LSM_MEMTABLE_H
@@ -64,6 +71,10 @@ typedef struct memtable {
      * ordered inserts cost O(height) instead of a search from the head. */
     uint32_t hint_last;
     uint32_t hint_prevs[MEM_MAX_HEIGHT];
+    uint32_t hash_off;              /* offset of the slot array */
+    uint32_t hash_mask;             /* slots - 1 */
+    uint32_t hash_used;             /* writer-only */
+    _Atomic uint32_t hash_complete; /* every point node is indexed */
     /* arena follows, 8-byte aligned */
 } memtable;
 
@@ -87,6 +98,10 @@ static inline mem_node *memtable_node(const memtable *m, uint32_t off)
     return off ? (mem_node *) ((char *) m + off) : NULL;
 }
 void memtable_node_entry(const mem_node *n, lsm_entry *e);
+
+/* Newest node of (key, ts), 0 if absent; skiplist search if the hash
+ * index is incomplete. */
+uint32_t memtable_lookup(const memtable *m, const uint8_t *key, size_t klen, int64_t ts);
 
 /* Positioning (all versions of a (key, ts) are adjacent, newest first). */
 uint32_t memtable_first(const memtable *m);

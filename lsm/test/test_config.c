@@ -23,7 +23,7 @@ typedef struct rule {
 RULE(dir_empty, c->dir[0] = '\0')
 RULE(dir_unterminated, memset(c->dir, 'a', sizeof c->dir))
 RULE(memtable_small, c->memtable_size = MiB - 1)
-RULE(memtable_big, c->memtable_size = (size_t) UINT32_MAX + 1)
+RULE(memtable_big, c->memtable_size = ((size_t) 3 << 30) + 1)
 RULE(frozen_zero, c->max_frozen_memtables = 0)
 RULE(frozen_big, c->max_frozen_memtables = 65)
 RULE(block_small, c->block_size = 255)
@@ -148,7 +148,7 @@ static void test_boundaries_accepted(void)
     CHECK_OK(lsm_config_validate(&c));
 
     valid_config(&c);
-    c.memtable_size = (size_t) UINT32_MAX;
+    c.memtable_size = (size_t) 3 << 30;
     c.max_frozen_memtables = 64;
     c.block_size = 16 * MiB;
     c.bloom_bits_per_key = 32;
