@@ -2,7 +2,9 @@
  * shmem.c — the engine's region in Postgres shared memory.
  *
  * Layout of the one ShmemInitStruct block:
- *   FlowdbControl (MAXALIGN'd) | engine region of lsm_region_size(cfg) bytes
+ *   FlowdbControl | padding to 64 bytes | engine region of lsm_region_size(cfg) bytes
+ * (the engine needs an aligned region; 64 = a cache line, more than the
+ * 16 bytes it checks for)
  *
  * The engine region is initialised by the worker's lsm_open(); until it is,
  * backends see ctl->ready == 0 and wait.  After a crash-restart the postmaster
@@ -31,10 +33,12 @@ region_size(void)
 	return lsm_region_size(&cfg);
 }
 
+#define REGION_ALIGN 64
+
 static Size
 total_size(void)
 {
-	return add_size(MAXALIGN(sizeof(FlowdbControl)), region_size());
+	return add_size(sizeof(FlowdbControl) + REGION_ALIGN, region_size());
 }
 
 /* Runs in the postmaster once MaxBackends is known: validate the whole
@@ -68,7 +72,7 @@ flowdb_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	base = ShmemInitStruct("flowdb engine", total_size(), &found);
 	flowdb_ctl = (FlowdbControl *) base;
-	flowdb_region = base + MAXALIGN(sizeof(FlowdbControl));
+	flowdb_region = (void *) TYPEALIGN(REGION_ALIGN, base + sizeof(FlowdbControl));
 	if (!found)
 	{
 		SpinLockInit(&flowdb_ctl->mutex);
