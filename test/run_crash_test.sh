@@ -27,12 +27,13 @@ run() {
 cd "$WORK"
 run env PATH="$BINDIR:$PATH" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
     TESTDIR="$WORK" PG_TEST_NOCLEAN=1 \
-    prove -v -I "$PGXS_DIR/test/perl" ${*:-t/} 2>&1 | tee "$WORK/prove.out"
+    prove -v --ext=.pl -I "$PGXS_DIR/test/perl" ${*:-t/} 2>&1 | tee "$WORK/prove.out"
 rc=${PIPESTATUS[0]}
 
 passed=$(grep -cE '^ok [0-9]+' "$WORK/prove.out")
 failed=$(grep -cE '^not ok [0-9]+' "$WORK/prove.out")
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then echo "tap: no tests ran"; failed=1; fi
 echo "tap: $passed passed, $failed failed"
 if [ "$failed" -eq 0 ]; then
     rm -rf "$WORK"
