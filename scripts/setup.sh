@@ -41,7 +41,8 @@ else
     as_pg "$BINDIR/pg_ctl" -D "$DATA" -w start -l "$DATA/server.log" >/dev/null
 fi
 
-as_pg psql -X -q -p "$PORT" -h "$SOCKDIR" -d postgres -v ON_ERROR_STOP=1 <<'SQL'
+as_pg psql -X -q -p "$PORT" -h "$SOCKDIR" -d postgres -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS flowdb;
 DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM flowdb.keyspaces WHERE name = 'sensors') THEN
@@ -53,7 +54,7 @@ SELECT flowdb.put_many(array_agg('sensor/' || s), array_agg(t),
                        array_agg(convert_to(json_build_object('temp', round((20 + 5 * sin(t / 3600.0) + s)::numeric, 2))::text, 'UTF8')),
                        NULL, 'sensors')
 FROM generate_series(1, 3) s,
-     generate_series(extract(epoch FROM now())::bigint - 86400, extract(epoch FROM now())::bigint, 60) t;
+     generate_series(extract(epoch FROM now())::bigint / 60 * 60 - 86400, extract(epoch FROM now())::bigint / 60 * 60, 60) t;
 SELECT flowdb.put('greeting', 1, convert_to('hello from flowdb', 'UTF8'));
 SQL
 
