@@ -147,6 +147,11 @@ static lsm_status emit(merge_state *m, lsm_entry *e)
         return LSM_OK;
     }
     lsm_entry out = *e;
+    /* Nothing older remains below a bottommost output, and every reader that
+     * can see it sees all of it: seqs carry no information there.  Zero
+     * compresses far better than a distinct varint per record. */
+    if (m->job->bottommost)
+        out.seq = 0;
     if (expired) {
         out.type = ENTRY_DELETE;
         out.value_len = 0;

@@ -16,6 +16,9 @@
  * The SST keeps only the newest version of each (key, ts): every version is
  * visible by now and older readers pin the memtable itself.  An expired put
  * becomes a point tombstone, because it may shadow an older table's version.
+ * When no table exists yet the flush is "bottommost", like a bottommost
+ * compaction: range tombstones are applied and dropped, point tombstones
+ * and expired records dropped, and seqs zeroed (see compaction.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -96,8 +99,11 @@ typedef struct flush_out {
     sst_builder *b;
     int64_t now;
     int64_t min_expire;
+    bool bottommost;
+    rtomb_set rtombs;       /* bottommost: the memtable's range tombstones */
 } flush_out;
 
+/* Writes the range tombstones, or, bottommost, collects them to apply. */
 static lsm_status add_range_tombstones(flush_out *o, memtable *m)
 {
     for (uint32_t off = memtable_rt_first(m); off; off = memtable_rt_next(m, off)) {
@@ -106,7 +112,9 @@ static lsm_status add_range_tombstones(flush_out *o, memtable *m)
             continue;
         lsm_entry e;
         memtable_node_entry(n, &e);
-        lsm_status st = sst_builder_add_range_tombstone(o->b, &e);
+        lsm_status st = o->bottommost
+                            ? rtomb_add(&o->rtombs, e.key, e.key_len, e.value, e.value_len, e.seq)
+                            : sst_builder_add_range_tombstone(o->b, &e);
         if (st != LSM_OK)
             return st;
     }
@@ -130,7 +138,13 @@ static lsm_status add_point_entries(flush_out *o, memtable *m)
         last_key = e.key;
         last_len = e.key_len;
         last_ts = e.ts;
-        if (e.type == ENTRY_PUT && entry_is_expired(&e, o->now)) {
+        bool expired = e.type == ENTRY_PUT && entry_is_expired(&e, o->now);
+        if (o->bottommost) {
+            if (e.type == ENTRY_DELETE || expired ||
+                (o->rtombs.n && rtomb_covers(&o->rtombs, e.key, e.key_len, e.seq)))
+                continue;
+            e.seq = 0;
+        } else if (expired) {
             e.type = ENTRY_DELETE;
             e.value_len = 0;
             e.expire_at = 0;
@@ -182,14 +196,22 @@ static lsm_status write_table(lsm_db *db, uint32_t mi, int slot, uint64_t file_n
     sst_options opt;
     table_build_options(db, &opt);
     flush_out o = {.now = db_now_secs(db), .min_expire = INT64_MAX};
+    mu_lock(&h->version_mu);
+    o.bottommost = region_version(h, h->current_version)->n_tables == 0;
+    mu_unlock(&h->version_mu);
     lsm_status st = sst_builder_open(path, file_no, &opt, &o.b);
     if (st != LSM_OK)
         return st;
-    st = add_point_entries(&o, m);
+    if (o.bottommost)
+        st = add_range_tombstones(&o, m); /* collected first, applied to entries */
     if (st == LSM_OK)
+        st = add_point_entries(&o, m);
+    if (st == LSM_OK && !o.bottommost)
         st = add_range_tombstones(&o, m);
+    rtomb_set_free(&o.rtombs);
     table_slot *ts = region_table(h, (uint32_t) slot);
-    *empty = st == LSM_OK && sst_builder_entries(o.b) == 0 && memtable_rt_first(m) == 0;
+    *empty = st == LSM_OK && sst_builder_entries(o.b) == 0 &&
+             (o.bottommost || memtable_rt_first(m) == 0);
     if (st != LSM_OK || *empty) {
         sst_builder_abandon(o.b);
         return st;

@@ -118,6 +118,9 @@ static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entr
 /* Is the version found deleted by a newer range tombstone? */
 static lsm_status covered_by_rtomb(get_ctx *g, uint32_t v, uint64_t seq, bool *covered)
 {
+    *covered = false;
+    if (!rtomb_any(g->db, v))
+        return LSM_OK;
     rtomb_set set = {0};
     uint8_t hi[LSM_MAX_KEY_SIZE + 1];
     memcpy(hi, g->key, g->klen);

@@ -109,6 +109,19 @@ static lsm_status collect_table(lsm_db *db, uint32_t slot, uint64_t snap, const 
     return st;
 }
 
+bool rtomb_any(lsm_db *db, uint32_t vi)
+{
+    region_header *h = db->hdr;
+    version *v = region_version(h, vi);
+    for (uint32_t i = 0; i < v->n_mem; i++)
+        if (memtable_rt_first(region_memtable(h, v->mem[i])))
+            return true;
+    for (uint32_t i = 0; i < v->n_tables; i++)
+        if (region_table(h, v->tables[i])->meta.range_tombstones)
+            return true;
+    return false;
+}
+
 lsm_status rtomb_collect(lsm_db *db, uint32_t vi, uint64_t snap, const uint8_t *lo, size_t lo_len,
                          const uint8_t *hi, size_t hi_len, const lsm_read_options *ro,
                          rtomb_set *out)

@@ -32,7 +32,9 @@
 #include "table_meta.h"
 
 #define SST_MAGIC            UINT64_C(0x31545353574f4c46)  /* "FLOWSST1" little-endian */
-#define SST_FORMAT_VERSION   1u
+#define SST_FORMAT_VERSION   2u
+/* Flag in a block's count word: offsets are u16 (see sst_block.c). */
+#define SST_OFFSETS_U16      0x80000000u
 #define SST_TRAILER_SIZE     13u          /* kind u8 + ulen u32 + checksum u64 */
 #define SST_FOOTER_SIZE      261u         /* see SST_FORMAT.md */
 #define SST_MIN_BLOCK_SIZE   64u
@@ -116,7 +118,8 @@ typedef struct sst_block {
     const uint8_t *data;
     size_t len;
     uint32_t count;
-    const uint8_t *offsets;   /* count little-endian u32, ascending */
+    const uint8_t *offsets;   /* count little-endian u16 or u32, ascending */
+    unsigned offset_width;    /* 2 or 4 bytes */
 } sst_block;
 
 /* Validates the offset array (in range, strictly ascending). */

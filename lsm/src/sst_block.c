@@ -111,7 +111,18 @@ static const uint8_t *decode_entry(const uint8_t *p, const uint8_t *end, lsm_ent
 
 static uint32_t offset_at(const sst_block *b, uint32_t i)
 {
+    if (b->offset_width == 2)
+        return get_u16(b->offsets + (size_t) i * 2);
     return get_u32(b->offsets + (size_t) i * 4);
+}
+
+/* The block tail's u32 holds the entry count, with SST_OFFSETS_U16 set when
+ * the offsets are u16 (entries area below 64 KiB: most blocks). */
+static void decode_tail(const uint8_t *data, size_t len, uint32_t *count, unsigned *width)
+{
+    uint32_t word = get_u32(data + len - 4);
+    *count = word & ~SST_OFFSETS_U16;
+    *width = word & SST_OFFSETS_U16 ? 2 : 4;
 }
 
 /* Bytes before the offset array. */
@@ -124,14 +135,17 @@ lsm_status sst_block_parse(const uint8_t *data, size_t len, sst_block *out)
 {
     if (data == NULL || len < 4)
         return lsm_fail(LSM_CORRUPT, "sst block: %zu bytes, too short for an entry count", len);
-    uint32_t count = get_u32(data + len - 4);
-    if ((uint64_t) count * 4 > len - 4)
+    uint32_t count;
+    unsigned width;
+    decode_tail(data, len, &count, &width);
+    if ((uint64_t) count * width > len - 4)
         return lsm_fail(LSM_CORRUPT, "sst block: count %u does not fit in %zu bytes", count, len);
-    size_t end = len - 4 - (size_t) count * 4;
+    size_t end = len - 4 - (size_t) count * width;
     const uint8_t *offsets = data + end;
     uint64_t prev = 0;
     for (uint32_t i = 0; i < count; i++) {
-        uint32_t off = get_u32(offsets + (size_t) i * 4);
+        uint32_t off = width == 2 ? get_u16(offsets + (size_t) i * 2)
+                                  : get_u32(offsets + (size_t) i * 4);
         if ((i > 0 && off <= prev) || off >= end)
             return lsm_fail(LSM_CORRUPT, "sst block: entry %u offset %u out of order or range", i, off);
         prev = off;
@@ -140,16 +154,20 @@ lsm_status sst_block_parse(const uint8_t *data, size_t len, sst_block *out)
     out->len = len;
     out->count = count;
     out->offsets = offsets;
+    out->offset_width = width;
     return LSM_OK;
 }
 
 void sst_block_parse_trusted(const uint8_t *data, size_t len, sst_block *out)
 {
-    uint32_t count = get_u32(data + len - 4);
+    uint32_t count;
+    unsigned width;
+    decode_tail(data, len, &count, &width);
     out->data = data;
     out->len = len;
     out->count = count;
-    out->offsets = data + len - 4 - (size_t) count * 4;
+    out->offset_width = width;
+    out->offsets = data + len - 4 - (size_t) count * width;
 }
 
 /* Decodes entry i, or returns false if malformed. */
@@ -173,14 +191,34 @@ lsm_status sst_block_entry(const sst_block *b, uint32_t i, lsm_entry *out)
     return LSM_OK;
 }
 
+/* Decodes only entry i's key and ts (they lead the entry): what a seek
+ * compares.  False if malformed. */
+static bool block_key_ts(const sst_block *b, uint32_t i, const uint8_t **key, uint32_t *klen,
+                         int64_t *ts)
+{
+    size_t start = offset_at(b, i);
+    size_t end = i + 1 < b->count ? offset_at(b, i + 1) : entries_end(b);
+    const uint8_t *p = b->data + start, *lim = b->data + end;
+    uint64_t v;
+    if (start >= end || (p = get_length(p, lim, klen)) == NULL)
+        return false;
+    *key = p;
+    if (get_varint(p + *klen, lim, &v) == NULL)
+        return false;
+    *ts = unzigzag(v);
+    return true;
+}
+
 uint32_t sst_block_seek(const sst_block *b, const uint8_t *key, size_t klen, int64_t ts)
 {
     uint32_t lo = 0, hi = b->count;   /* answer in [lo, hi] */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        lsm_entry e;
-        bool below = block_entry(b, mid, &e) &&
-                     entry_compare_kt(e.key, e.key_len, e.ts, key, klen, ts) < 0;
+        const uint8_t *k;
+        uint32_t kl;
+        int64_t t;
+        bool below = block_key_ts(b, mid, &k, &kl, &t) &&
+                     entry_compare_kt(k, kl, t, key, klen, ts) < 0;
         if (below)
             lo = mid + 1;
         else
@@ -234,9 +272,15 @@ lsm_status sst_block_writer_add(sst_block_writer *w, const lsm_entry *e)
     return LSM_OK;
 }
 
+/* u16 offsets when every offset (all below data.len) fits. */
+static unsigned writer_offset_width(const sst_block_writer *w)
+{
+    return w->data.len <= 0xffff ? 2 : 4;
+}
+
 size_t sst_block_writer_size(const sst_block_writer *w)
 {
-    return w->data.len + w->offsets.len + 4;
+    return w->data.len + (size_t) w->count * writer_offset_width(w) + 4;
 }
 
 lsm_status sst_block_writer_finish(sst_block_writer *w)
@@ -247,10 +291,17 @@ lsm_status sst_block_writer_finish(sst_block_writer *w)
     lsm_status st = block_buf_reserve(&w->data, total);
     if (st != LSM_OK)
         return st;
-    if (w->offsets.len)
-        memcpy(w->data.data + w->data.len, w->offsets.data, w->offsets.len);
-    w->data.len += w->offsets.len;
-    put_u32(w->data.data + w->data.len, w->count);
+    unsigned width = writer_offset_width(w);
+    uint8_t *dst = w->data.data + w->data.len;
+    for (uint32_t i = 0; i < w->count; i++) {
+        uint32_t off = get_u32(w->offsets.data + (size_t) i * 4);
+        if (width == 2)
+            put_u16(dst + (size_t) i * 2, (uint16_t) off);
+        else
+            put_u32(dst + (size_t) i * 4, off);
+    }
+    w->data.len += (size_t) w->count * width;
+    put_u32(w->data.data + w->data.len, w->count | (width == 2 ? SST_OFFSETS_U16 : 0));
     w->data.len += 4;
     return LSM_OK;
 }
