@@ -27,7 +27,8 @@
  * ---------
  * All state other processes must see lives in one memory region of
  * lsm_region_size(cfg) bytes, handed to lsm_open().  Standalone, pass NULL and
- * the engine allocates ordinary memory; threads then share one lsm_db.  With
+ * the engine maps private memory (huge pages where the kernel allows);
+ * threads then share one lsm_db, and a forked child does not share it.  With
  * several processes the region is MAP_SHARED (or Postgres shared memory): one
  * process (the host) calls lsm_open(), which initialises the region and
  * recovers; the others call lsm_attach() once lsm_region_ready() is true.

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "block_cache.h"
+#include "fence_index.h"
 #include "lsm.h"
 #include "manifest.h"
 #include "region.h"
@@ -36,6 +37,7 @@ typedef struct table_handle {
     _Atomic bool meta_loaded;   /* set last: the fields below are ready */
     block_ref index_ref, filter_ref;
     sst_block index;
+    fence_index fences;
 } table_handle;
 
 struct lsm_db {

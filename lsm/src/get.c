@@ -92,7 +92,7 @@ static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entr
     }
     if (!bloom_may_contain(th->filter_ref.data, th->filter_ref.len, g->hash))
         return LSM_NOT_FOUND;
-    uint32_t bi = sst_index_seek(&th->index, g->key, g->klen, g->ts);
+    uint32_t bi = fence_index_seek(&th->fences, &th->index, g->key, g->klen, g->ts);
     if (bi >= th->index.count)
         return LSM_NOT_FOUND;
     sst_index_entry ie;

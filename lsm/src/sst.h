@@ -135,6 +135,10 @@ lsm_status sst_block_entry(const sst_block *b, uint32_t i, lsm_entry *out);
  * malformed entry compares greater than any target (sst_block_entry then
  * reports it). A prefix seek passes (prefix, INT64_MIN). */
 uint32_t sst_block_seek(const sst_block *b, const uint8_t *key, size_t klen, int64_t ts);
+/* Entry i's key and ts only (cheaper than sst_block_entry); false if i is
+ * out of range or the entry is malformed. */
+bool sst_block_key_ts(const sst_block *b, uint32_t i, const uint8_t **key, uint32_t *klen,
+                      int64_t *ts);
 
 /* Index block: one entry per data block, in file order. */
 typedef struct sst_index_entry {

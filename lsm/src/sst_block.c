@@ -193,9 +193,11 @@ lsm_status sst_block_entry(const sst_block *b, uint32_t i, lsm_entry *out)
 
 /* Decodes only entry i's key and ts (they lead the entry): what a seek
  * compares.  False if malformed. */
-static bool block_key_ts(const sst_block *b, uint32_t i, const uint8_t **key, uint32_t *klen,
-                         int64_t *ts)
+bool sst_block_key_ts(const sst_block *b, uint32_t i, const uint8_t **key, uint32_t *klen,
+                      int64_t *ts)
 {
+    if (i >= b->count)
+        return false;
     size_t start = offset_at(b, i);
     size_t end = i + 1 < b->count ? offset_at(b, i + 1) : entries_end(b);
     const uint8_t *p = b->data + start, *lim = b->data + end;
@@ -217,7 +219,7 @@ uint32_t sst_block_seek(const sst_block *b, const uint8_t *key, size_t klen, int
         const uint8_t *k;
         uint32_t kl;
         int64_t t;
-        bool below = block_key_ts(b, mid, &k, &kl, &t) &&
+        bool below = sst_block_key_ts(b, mid, &k, &kl, &t) &&
                      entry_compare_kt(k, kl, t, key, klen, ts) < 0;
         if (below)
             lo = mid + 1;

@@ -25,6 +25,7 @@ static void handle_close(table_handle *th)
 {
     block_ref_release(&th->index_ref);
     block_ref_release(&th->filter_ref);
+    fence_index_free(&th->fences);
     if (th->table)
         sst_table_close(th->table);
     memset(th, 0, sizeof *th);
@@ -105,6 +106,8 @@ static lsm_status load_meta(lsm_db *db, table_handle *th, const lsm_read_options
         st = keep_block(&th->index_ref, &scratch);
     if (st == LSM_OK)
         sst_block_parse_trusted(th->index_ref.data, th->index_ref.len, &th->index);
+    if (st == LSM_OK)
+        st = fence_index_build(&th->fences, &th->index);
     if (st == LSM_OK)
         st = block_fetch(db, th->table, th->file_no, sst_table_filter_handle(th->table), true,
                          &meta_ro, &scratch, &th->filter_ref, NULL);
