@@ -92,6 +92,16 @@ static void db_free(lsm_db *db)
 
 /* ------------------------------------------------------------ directory */
 
+static void prefault_region(void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
+        return;
+#endif
+    for (size_t off = 0; off < len; off += 4096)
+        ((volatile char *) p)[off] = 0;
+}
+
 static lsm_status open_directory(const lsm_config *cfg, int *lock_fd)
 {
     if (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST)
@@ -388,6 +398,9 @@ lsm_status lsm_open(const lsm_config *cfg, void *region, size_t region_size,
         if (owned == MAP_FAILED)
             return lsm_fail(LSM_NO_MEMORY, "cannot map a %zu-byte engine region", need);
         madvise(owned, need, MADV_HUGEPAGE);
+        /* Fault it in now, not on the first writes: huge-page faults may
+         * stall in kernel compaction, which belongs to start-up. */
+        prefault_region(owned, need);
         region = owned;
         region_size = need;
     }
