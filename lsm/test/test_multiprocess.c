@@ -33,6 +33,7 @@
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -497,6 +498,9 @@ static int worker_main(void *region, int w, uint64_t seed)
     worker_log *lg = log_of(w);
     uint64_t rng = seed * 0x2545f4914f6cdd1dull + (uint64_t) w * 7777 + 1;
     lsm_db *db;
+    /* Like a Postgres backend: wait for the host to finish recovery. */
+    for (int i = 0; i < 30000 && !lsm_region_ready(region); i++)
+        usleep(1000);
     if (lsm_attach(region, NULL, &db) != LSM_OK) {
         fprintf(stderr, "worker %d: attach: %s\n", w, lsm_errmsg());
         return 2;
@@ -644,17 +648,11 @@ int main(void)
                  ~(size_t) 4095;
     logs_base = map_shared(log_stride * NWORKERS);
 
-    lsm_open_options opts = {.background_threads = true};
-    lsm_db *db;
-    lsm_status st = lsm_open(&cfg, region, size, &opts, &db);
-    if (st != LSM_OK) {
-        fprintf(stderr, "open: %s\n", lsm_errmsg());
-        return 1;
-    }
-    CHECK(lsm_region_ready(region));
-
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Workers are forked before the host opens (and starts its background
+     * thread): forking a multi-threaded process can leave the child with a
+     * lock some other thread held (ASan's allocator does deadlock so). */
     pid_t pids[NWORKERS];
     for (int w = 0; w < NWORKERS; w++) {
         fflush(NULL);
@@ -666,6 +664,17 @@ int main(void)
         if (pids[w] == 0)
             _exit(worker_main(region, w, seed));
     }
+    lsm_open_options opts = {.background_threads = true};
+    lsm_db *db;
+    lsm_status st = lsm_open(&cfg, region, size, &opts, &db);
+    if (st != LSM_OK) {
+        fprintf(stderr, "open: %s\n", lsm_errmsg());
+        for (int w = 0; w < NWORKERS; w++)
+            kill(pids[w], SIGKILL);
+        return 1;
+    }
+    CHECK(lsm_region_ready(region));
+
     for (int w = 0; w < NWORKERS; w++) {
         int status;
         CHECK(waitpid(pids[w], &status, 0) == pids[w]);
