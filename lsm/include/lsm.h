@@ -172,14 +172,18 @@ size_t lsm_batch_count(const lsm_batch *b);
 size_t lsm_batch_bytes(const lsm_batch *b);
 
 /* Apply a batch atomically: all or nothing, after a crash too.  Durable before
- * return in LSM_SYNC_ALWAYS mode.  Concurrent writers are group-committed. */
+ * return in LSM_SYNC_ALWAYS mode, and visible to reads that start after it
+ * returns (in every process).  Concurrent writers are group-committed. */
 lsm_status lsm_write(lsm_db *db, lsm_batch *b);
 
 /* Two-phase form for hosts with their own commit protocol (Postgres):
  * prepare writes the batch to the WAL (synced per sync mode) and inserts it
  * invisibly; commit makes it visible; abort discards it and logs the abort.
  * Between prepare and commit/abort, readers' visibility horizon cannot pass
- * the batch, so keep that window short. */
+ * the batch, so keep that window short.  Commit returns once the horizon
+ * covers the batch (waiting for older prepared batches, at most
+ * write_wait_ms) and cannot fail.  Prepare rejects a batch that cannot fit
+ * in one memtable (LSM_TOO_LARGE).  Write latency covers prepare. */
 typedef struct lsm_ticket { uint64_t first_seq; uint32_t count; uint32_t slot; } lsm_ticket;
 lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t);
 lsm_status lsm_write_commit(lsm_db *db, const lsm_ticket *t);
@@ -299,6 +303,8 @@ typedef struct lsm_stats {
     double compression_ratio;         /* raw / stored, 0 if nothing flushed */
     uint64_t write_stalls;
     uint64_t last_seq;
+    /* write: every batch; read: every 16th point read per thread (timing
+     * each would cost ~10% of a memtable get); flush: every flush. */
     lsm_latency write_latency, read_latency, flush_latency;
 } lsm_stats;
 

@@ -116,6 +116,9 @@ lsm_status table_open_slot(lsm_db *db, uint32_t slot, sst_table **out);
 lsm_status table_handle_get(lsm_db *db, uint32_t slot, const lsm_read_options *ro,
                             table_handle **out);
 void table_handles_close_all(lsm_db *db);
+/* Prefixes an error met while reading table file_no with its path (unless
+ * the message names it already); passes other statuses through. */
+lsm_status table_error(lsm_db *db, uint64_t file_no, lsm_status st);
 void sst_file_path(char *buf, size_t len, const char *dir, uint64_t file_no);
 
 /* Fetches a block through the cache; with a miss it is read into scratch

@@ -185,7 +185,8 @@ static lsm_status install_tables(lsm_db *db, manifest_state *ms)
     v->n_mem = 1;
     v->mem[0] = 0;
     v->in_use = 1;
-    atomic_store(&v->refs, 1);
+    atomic_store(&v->pins, 1);          /* generation 0, the current pin */
+    atomic_store(&h->current_tag, 0);   /* generation 0, slot 0 */
     mem_slot *ms0 = region_mem_slot(h, 0);
     ms0->state = SLOT_ACTIVE;
     ms0->refs = 1;
@@ -289,8 +290,14 @@ static lsm_status apply_batch(uint8_t kind, uint64_t tag, uint64_t first_seq, ui
     region_header *h = db->hdr;
     if (kind != WAL_RECORD_BATCH || count == 0)
         return LSM_OK;
-    if (first_seq + count - 1 > c->max_seq)
+    if (first_seq + count - 1 > c->max_seq) {
         c->max_seq = first_seq + count - 1;
+        /* Replayed batches are final: let a mid-replay flush see them as
+         * resolved (visible_seq) rather than wait for them. */
+        atomic_store(&h->last_seq, c->max_seq);
+        if (atomic_load(&h->visible_seq) < c->max_seq)
+            atomic_store(&h->visible_seq, c->max_seq);
+    }
     if (was_aborted(c, first_seq))
         return LSM_OK;
     if (tag != 0 && db->opts.tag_filter && !db->opts.tag_filter(tag, db->opts.tag_filter_arg))
@@ -336,6 +343,7 @@ static lsm_status finish_recovery(lsm_db *db, uint64_t max_seg)
 {
     region_header *h = db->hdr;
     uint64_t seg = (max_seg > h->log_number ? max_seg : h->log_number) + 1;
+    h->wal_last_seq = atomic_load(&h->last_seq);
     lsm_status st = recovery_flush(db);
     if (st == LSM_OK)
         st = wal_start_segment(db, seg);
@@ -367,12 +375,13 @@ static lsm_status recover(lsm_db *db)
     manifest_state_free(&ms);
     uint64_t max_seg = 0;
     if (st == LSM_OK) {
-        /* Recovery flushes need the region usable by this process. */
-        atomic_store(&db->hdr->state, REGION_READY);
+        atomic_store(&db->hdr->state, REGION_RECOVERING);
         st = replay_wal(db, &max_seg);
     }
     if (st == LSM_OK)
         st = finish_recovery(db, max_seg);
+    if (st == LSM_OK)
+        atomic_store(&db->hdr->state, REGION_READY);
     return st;
 }
 

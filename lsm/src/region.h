@@ -38,7 +38,9 @@
 #define REGION_VERSION 1
 #define MAX_MEMTABLES 65 /* 1 active + 64 frozen */
 
-enum region_state { REGION_INIT = 0, REGION_READY = 1, REGION_CLOSED = 2 };
+/* INIT -> RECOVERING (host only: internal flushes run) -> READY (attach,
+ * public calls) -> CLOSED. */
+enum region_state { REGION_INIT = 0, REGION_READY = 1, REGION_CLOSED = 2, REGION_RECOVERING = 3 };
 /* Memtable slots: FREE -> ACTIVE -> FROZEN -> OBSOLETE (flushed) -> FREE once
  * no version references it.  Table slots: FREE -> RESERVED (being written)
  * -> LIVE -> OBSOLETE (compacted away) -> DELETING -> FREE once unreferenced. */
@@ -61,9 +63,13 @@ typedef struct table_slot {
     table_meta meta;
 } table_slot;
 
-/* An immutable set of sources, newest first: memtables then tables. */
+/* An immutable set of sources, newest first: memtables then tables.
+ * pins = generation << 32 | count, count = readers + 1 while current.  A
+ * slot's generation bumps when it is freed, and a count of 0 is never
+ * raised again, so a reader's CAS pin cannot land on a freed or reused
+ * slot (version.c). */
 typedef struct version {
-    _Atomic uint32_t refs;   /* readers + 1 while current */
+    _Atomic uint64_t pins;
     uint32_t in_use;
     uint32_t n_mem, n_tables;
     uint32_t mem[MAX_MEMTABLES];
@@ -107,13 +113,15 @@ typedef struct region_header {
     /* write_mu */
     uint32_t active_mem;            /* memtable slot index */
     uint64_t wal_seg, wal_offset;   /* current segment and append offset */
+    uint64_t wal_last_seq;          /* last seq of a BATCH record in the WAL */
     _Atomic uint64_t wal_written;   /* logical WAL bytes ever written */
     _Atomic uint64_t wal_synced;    /* logical WAL bytes known durable */
     /* inflight_mu */
     _Atomic uint64_t last_seq;
     _Atomic uint64_t visible_seq;
-    /* version_mu */
+    /* version_mu (current_tag is also read lock-free) */
     uint32_t current_version;
+    _Atomic uint64_t current_tag;   /* generation << 32 | current_version */
     _Atomic uint64_t version_gen;   /* bumps when the current version changes */
     uint64_t next_file_no;
     uint64_t log_number;

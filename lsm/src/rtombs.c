@@ -106,7 +106,7 @@ static lsm_status collect_table(lsm_db *db, uint32_t slot, uint64_t snap, const 
     }
     block_ref_release(&ref);
     block_buf_free(&buf);
-    return st;
+    return table_error(db, file_no, st);
 }
 
 bool rtomb_any(lsm_db *db, uint32_t vi)

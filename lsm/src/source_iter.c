@@ -125,7 +125,7 @@ static bool block_overlaps_ts(const source_iter *s, uint32_t bi)
 static bool table_fail(source_iter *s, lsm_status st)
 {
     if (s->status == LSM_OK)
-        s->status = st;
+        s->status = table_error(s->db, s->file_no, st);
     s->valid = false;
     return false;
 }
@@ -234,7 +234,7 @@ lsm_status source_init_table(source_iter *s, lsm_db *db, uint32_t slot, const ls
     s->snap = UINT64_MAX;
     lsm_status st = table_handle_get(db, slot, ro, &s->handle);
     if (st != LSM_OK)
-        return st;
+        return table_error(db, region_table(db->hdr, slot)->meta.file_no, st);
     s->table = s->handle->table;
     s->file_no = s->handle->file_no;
     s->index = s->handle->index;

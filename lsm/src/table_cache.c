@@ -98,8 +98,11 @@ static lsm_status keep_block(block_ref *ref, block_buf *scratch)
 static lsm_status load_meta(lsm_db *db, table_handle *th, const lsm_read_options *ro)
 {
     block_buf scratch = {0};
+    /* Metadata is kept for the handle's lifetime and trusted by every later
+     * read, so it is always verified, whatever this read asked for. */
     lsm_read_options meta_ro = *ro;
-    meta_ro.fill_cache = true; /* metadata stays pinned either way */
+    meta_ro.fill_cache = true;
+    meta_ro.verify_checksums = true;
     lsm_status st = block_fetch(db, th->table, th->file_no, sst_table_index_handle(th->table),
                                 true, &meta_ro, &scratch, &th->index_ref, &th->index);
     if (st == LSM_OK)
@@ -121,6 +124,19 @@ static lsm_status load_meta(lsm_db *db, table_handle *th, const lsm_read_options
     }
     th->meta_loaded = true;
     return LSM_OK;
+}
+
+lsm_status table_error(lsm_db *db, uint64_t file_no, lsm_status st)
+{
+    if (st == LSM_OK || st == LSM_NOT_FOUND || st == LSM_DONE)
+        return st;
+    char path[1100];
+    sst_file_path(path, sizeof path, db->dir, file_no);
+    if (strstr(lsm_errmsg(), path))
+        return st;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", lsm_errmsg());
+    return lsm_fail(st, "%s: %s", path, msg);
 }
 
 lsm_status table_handle_get(lsm_db *db, uint32_t slot, const lsm_read_options *ro,

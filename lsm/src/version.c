@@ -3,11 +3,12 @@
  * memtables and tables alive while any reader may still use them.
  *
  * A version lists memtable slots (active first, then frozen, newest first)
- * and table slots (newest first).  The current version holds one reference
- * on itself; each reader pin holds one more.  Every version holds one
+ * and table slots (newest first).  The current version holds one pin on
+ * itself; each reader holds one more, taken without a lock (region.h).  Every version holds one
  * reference on each slot it lists.  A slot leaves service (memtable: flushed;
  * table: compacted or GC'd) by becoming OBSOLETE, and is recycled only when
- * its last referencing version is freed.  All of this runs under version_mu.
+ * its last referencing version is freed.  Slot states and reference counts
+ * change under version_mu.
  */
 #include "db.h"
 
@@ -16,17 +17,29 @@
 
 #include "status.h"
 
+#define PIN_COUNT(w) ((uint32_t) (w))
+#define PIN_GEN(w) ((uint32_t) ((w) >> 32))
+
+/* Lock-free: read visible_seq, then pin the version current after it, so
+ * the version holds every entry the snapshot may see (a memtable switch is
+ * installed before any write lands in the new memtable). */
 uint32_t version_pin_current(lsm_db *db, uint64_t *visible_seq)
 {
     region_header *h = db->hdr;
-    mu_lock(&h->version_mu);
-    uint32_t v = h->current_version;
-    atomic_fetch_add(&region_version(h, v)->refs, 1);
-    /* Read under version_mu: every table in v holds only seqs <= this. */
-    if (visible_seq)
-        *visible_seq = atomic_load(&h->visible_seq);
-    mu_unlock(&h->version_mu);
-    return v;
+    for (;;) {
+        uint64_t snap = atomic_load(&h->visible_seq);
+        uint64_t tag = atomic_load(&h->current_tag);
+        uint32_t vi = (uint32_t) tag;
+        version *v = region_version(h, vi);
+        uint64_t w = atomic_load(&v->pins);
+        while (PIN_GEN(w) == PIN_GEN(tag) && PIN_COUNT(w) != 0) {
+            if (atomic_compare_exchange_weak(&v->pins, &w, w + 1)) {
+                if (visible_seq)
+                    *visible_seq = snap;
+                return vi;
+            }
+        }
+    }
 }
 
 static void release_mem_slot(region_header *h, uint32_t i)
@@ -39,29 +52,34 @@ static void release_mem_slot(region_header *h, uint32_t i)
     }
 }
 
-/* Drops one reference; frees the version when it was the last (version_mu). */
-static void version_deref_locked(region_header *h, uint32_t vi)
+/* Frees a version whose pin count reached 0 (version_mu held). */
+static void version_free_locked(region_header *h, uint32_t vi)
 {
     version *v = region_version(h, vi);
-    if (atomic_fetch_sub(&v->refs, 1) != 1)
-        return;
     for (uint32_t i = 0; i < v->n_mem; i++)
         release_mem_slot(h, v->mem[i]);
     for (uint32_t i = 0; i < v->n_tables; i++)
         region_table(h, v->tables[i])->refs--;
     v->in_use = 0;
+    uint64_t w = atomic_load(&v->pins);
+    atomic_store(&v->pins, (uint64_t) (PIN_GEN(w) + 1) << 32);
 }
 
-void version_unpin(lsm_db *db, uint32_t v)
+/* Drops one pin; true when it was the last (the caller frees). */
+static bool version_drop_pin(region_header *h, uint32_t vi)
+{
+    return PIN_COUNT(atomic_fetch_sub(&region_version(h, vi)->pins, 1)) == 1;
+}
+
+void version_unpin(lsm_db *db, uint32_t vi)
 {
     region_header *h = db->hdr;
-    bool maybe_obsolete;
+    if (!version_drop_pin(h, vi))
+        return;
     mu_lock(&h->version_mu);
-    version_deref_locked(h, v);
-    maybe_obsolete = region_version(h, v)->in_use == 0;
+    version_free_locked(h, vi);
     mu_unlock(&h->version_mu);
-    if (maybe_obsolete)
-        db_delete_obsolete_tables(db);
+    db_delete_obsolete_tables(db);
 }
 
 void version_change_init(version_change *c)
@@ -143,7 +161,9 @@ lsm_status version_apply(lsm_db *db, const version_change *c)
     if (st != LSM_OK)
         return st;
     nv->in_use = 1;
-    atomic_store(&nv->refs, 1);
+    /* count 0 -> 1: no reader can pin a count-0 slot, so a store is safe */
+    uint64_t gen = PIN_GEN(atomic_load(&nv->pins));
+    atomic_store(&nv->pins, (gen << 32) | 1);
     for (uint32_t i = 0; i < nv->n_mem; i++)
         region_mem_slot(h, nv->mem[i])->refs++;
     for (uint32_t i = 0; i < nv->n_tables; i++)
@@ -151,8 +171,10 @@ lsm_status version_apply(lsm_db *db, const version_change *c)
     update_slot_states(h, cur, c);
     uint32_t old = h->current_version;
     h->current_version = (uint32_t) slot;
+    atomic_store(&h->current_tag, (gen << 32) | (uint32_t) slot);
     atomic_fetch_add(&h->version_gen, 1);
-    version_deref_locked(h, old);
+    if (version_drop_pin(h, old))
+        version_free_locked(h, old);
     return LSM_OK;
 }
 

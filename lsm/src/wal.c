@@ -76,20 +76,19 @@ void wal_frame_record(wal_frame *f, uint8_t kind, uint64_t tag, uint64_t first_s
     put_u64(f->trailer, XXH3_64bits_digest(&state));
 }
 
-static void encode_segment_header(uint8_t *h, uint64_t seg_no)
+static void encode_segment_header(uint8_t *h, uint64_t seg_no, uint64_t prev_last_seq)
 {
     put_u32(h, WAL_MAGIC);
     put_u32(h + 4, WAL_FORMAT_VERSION);
     put_u64(h + 8, seg_no);
-    put_u64(h + 16, 0);
+    put_u64(h + 16, prev_last_seq);
     put_u64(h + 24, XXH3_64bits(h, 24));
 }
 
 static bool segment_header_valid(const uint8_t *h, uint64_t seg_no)
 {
     return get_u32(h) == WAL_MAGIC && get_u32(h + 4) == WAL_FORMAT_VERSION &&
-           get_u64(h + 8) == seg_no && get_u64(h + 16) == 0 &&
-           get_u64(h + 24) == XXH3_64bits(h, 24);
+           get_u64(h + 8) == seg_no && get_u64(h + 24) == XXH3_64bits(h, 24);
 }
 
 /* ------------------------------------------------------------------- I/O */
@@ -198,7 +197,8 @@ static lsm_status fsync_dir(const char *dir)
 
 /* ------------------------------------------------------------- segments */
 
-lsm_status wal_segment_create(const char *dir, uint64_t seg_no, int *fd_out, uint64_t *data_start)
+lsm_status wal_segment_create(const char *dir, uint64_t seg_no, uint64_t prev_last_seq, int *fd_out,
+                              uint64_t *data_start)
 {
     char path[WAL_PATH_MAX];
     lsm_status st = wal_segment_path(path, sizeof path, dir, seg_no);
@@ -208,7 +208,7 @@ lsm_status wal_segment_create(const char *dir, uint64_t seg_no, int *fd_out, uin
     if (fd < 0)
         return lsm_fail(LSM_IO, "wal: create %s: %s", path, strerror(errno));
     uint8_t header[WAL_SEGMENT_HEADER_SIZE];
-    encode_segment_header(header, seg_no);
+    encode_segment_header(header, seg_no, prev_last_seq);
     st = wal_append(fd, 0, header, sizeof header, path);
     if (st == LSM_OK && fsync(fd) != 0)
         st = lsm_fail(LSM_IO, "wal: fsync %s: %s", path, strerror(errno));
@@ -515,8 +515,10 @@ static lsm_status replay_records(seg_reader *r, wal_record_fn fn, void *arg,
 }
 
 /* Opens segment seg_no into r and checks its header. */
-static lsm_status reader_open(seg_reader *r, const char *path, uint64_t seg_no, bool *header_ok)
+static lsm_status reader_open(seg_reader *r, const char *path, uint64_t seg_no, bool *header_ok,
+                              uint64_t *prev_last_seq)
 {
+    *prev_last_seq = 0;
     r->path = path;
     r->buf_off = r->buf_len = 0;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -539,6 +541,8 @@ static lsm_status reader_open(seg_reader *r, const char *path, uint64_t seg_no, 
         return st;
     }
     *header_ok = segment_header_valid(h, seg_no);
+    if (*header_ok)
+        *prev_last_seq = get_u64(h + 16);
     return LSM_OK;
 }
 
@@ -564,16 +568,22 @@ static void mark_stop(wal_replay_stats *st, uint64_t seg, uint64_t offset)
     st->stop_offset = offset;
 }
 
-/* Replays (or, after a stop, tallies as dropped) one segment. */
+/* Replays (or, after a stop, tallies as dropped) one segment.  `follows`:
+ * an earlier segment was replayed in this run, so this one must continue it:
+ * its header's prev_last_seq (the last seq the WAL held when it was
+ * started) must have been reached, or records went missing at the end of
+ * the earlier segment and replaying on would not be point in time. */
 static lsm_status replay_segment(seg_reader *r, const char *dir, uint64_t seg_no, bool gap,
-                                 wal_record_fn fn, void *arg, wal_replay_stats *st)
+                                 bool follows, wal_record_fn fn, void *arg, wal_replay_stats *st)
 {
     char path[WAL_PATH_MAX];
     bool header_ok = false;
+    uint64_t prev_last_seq;
     lsm_status s = wal_segment_path(path, sizeof path, dir, seg_no);
-    if (s != LSM_OK || (s = reader_open(r, path, seg_no, &header_ok)) != LSM_OK)
+    if (s != LSM_OK || (s = reader_open(r, path, seg_no, &header_ok, &prev_last_seq)) != LSM_OK)
         return s;
-    if (!st->stopped && (gap || !header_ok))
+    bool short_before = follows && header_ok && prev_last_seq > st->last_seq;
+    if (!st->stopped && (gap || !header_ok || short_before))
         mark_stop(st, seg_no, 0);
     if (st->stopped) {
         s = drop_rest(r, 0, header_ok, st);
@@ -607,7 +617,7 @@ lsm_status wal_replay(const char *dir, uint64_t from_seg, wal_record_fn fn, void
         if (segs[i] < from_seg)
             continue;
         bool gap = !first && segs[i] != prev + 1;
-        s = replay_segment(&r, dir, segs[i], gap, fn, arg, st);
+        s = replay_segment(&r, dir, segs[i], gap, !first, fn, arg, st);
         first = false;
         prev = segs[i];
     }

@@ -9,8 +9,11 @@
  * batch.  Format (see WAL_MANIFEST_FORMAT.md), all little-endian:
  *
  *   segment file  <dir>/wal-<seg no, 16 decimal digits>.log
- *   header (32)   u32 magic "FWAL" | u32 version | u64 seg_no | u64 0
- *                 | u64 XXH3_64bits(previous 24 bytes)
+ *   header (32)   u32 magic "FWAL" | u32 version | u64 seg_no
+ *                 | u64 prev_last_seq | u64 XXH3_64bits(previous 24 bytes)
+ *   prev_last_seq: the highest seq of a BATCH record written before this
+ *   segment was started; replay stops before a segment whose predecessor
+ *   (replayed in the same run) ended short of it.
  *   record        header (28) | payload | u64 XXH3_64bits(header + payload)
  *   rec. header   u32 payload_len | u32 count | u64 tag | u64 first_seq
  *                 | u8 kind | 3 zero bytes
@@ -69,7 +72,8 @@ void wal_frame_record(wal_frame *f, uint8_t kind, uint64_t tag, uint64_t first_s
 /* Creates segment seg_no (O_CREAT|O_EXCL), writes its header, fsyncs the file
  * and the directory.  *fd_out is open read-write; *data_start is the offset
  * of the first record.  On failure nothing is left behind. */
-lsm_status wal_segment_create(const char *dir, uint64_t seg_no, int *fd_out, uint64_t *data_start);
+lsm_status wal_segment_create(const char *dir, uint64_t seg_no, uint64_t prev_last_seq, int *fd_out,
+                              uint64_t *data_start);
 
 /* Opens an existing segment read-write (another process appending) after
  * checking its header; LSM_CORRUPT if the header is bad. */

@@ -61,7 +61,7 @@ lsm_status wal_start_segment(lsm_db *db, uint64_t seg_no)
     uint64_t written = atomic_load(&h->wal_written);
     int fd;
     uint64_t start;
-    lsm_status st = wal_segment_create(db->dir, seg_no, &fd, &start);
+    lsm_status st = wal_segment_create(db->dir, seg_no, h->wal_last_seq, &fd, &start);
     if (st != LSM_OK)
         return st;
     mu_lock(&db->local_mu);
@@ -226,12 +226,21 @@ static lsm_status reserve_seqs(lsm_db *db, uint32_t count, lsm_ticket *t)
     return lsm_fail(LSM_BUSY, "all %u in-flight write slots are busy", h->cfg.max_inflight_writes);
 }
 
-static void end_inflight(region_header *h, const lsm_ticket *t)
+/* Ends an in-flight batch.  With `await_visible`, also waits until the
+ * visibility horizon covers it, so the writer reads its own write: older
+ * batches still in flight (other writers between prepare and commit) hold
+ * the horizon back.  The wait is bounded by write_wait_ms; past it the
+ * batch is committed all the same and becomes visible when they resolve. */
+static void end_inflight(region_header *h, const lsm_ticket *t, bool await_visible)
 {
+    uint64_t last = t->first_seq + t->count - 1;
     mu_lock(&h->inflight_mu);
     region_inflight(h, t->slot)->first_seq = 0;
     recompute_visible(h);
     pthread_cond_broadcast(&h->inflight_cv);
+    int64_t deadline = await_visible ? mono_ms() + h->cfg.write_wait_ms : 0;
+    while (await_visible && atomic_load(&h->visible_seq) < last && mono_ms() < deadline)
+        cv_wait_ms(&h->inflight_cv, &h->inflight_mu, 50);
     mu_unlock(&h->inflight_mu);
 }
 
@@ -274,6 +283,8 @@ static lsm_status append_wal_record(lsm_db *db, uint8_t kind, uint64_t tag, uint
         return st;
     size_t rec = wal_record_size(len);
     h->wal_offset += rec;
+    if (kind == WAL_RECORD_BATCH)
+        h->wal_last_seq = first_seq + count - 1;
     atomic_fetch_add(&h->stats.wal_bytes, rec);
     *lsn = atomic_fetch_add(&h->wal_written, rec) + rec;
     return LSM_OK;
@@ -323,6 +334,7 @@ lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t)
     if (st != LSM_OK || b->count == 0)
         return st;
     region_header *h = db->hdr;
+    uint64_t t0 = mono_us();
     batch_resolve_expiry(b, db_now_secs(db), h->cfg.default_ttl_secs);
     size_t need = batch_arena_bound(b);
     uint64_t lsn = 0;
@@ -355,12 +367,13 @@ lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t)
     if (st != LSM_OK) {
         if (logged)
             abort_prepared(db, t);
-        end_inflight(h, t);
+        end_inflight(h, t, false);
         memset(t, 0, sizeof *t);
         return st;
     }
     atomic_fetch_add(&h->stats.records_written, b->count);
     atomic_fetch_add(&h->stats.bytes_written, b->len);
+    histogram_record(&h->stats.write_latency, mono_us() - t0);
     return LSM_OK;
 }
 
@@ -370,7 +383,7 @@ lsm_status lsm_write_commit(lsm_db *db, const lsm_ticket *t)
         return lsm_fail(LSM_INVALID, "commit: NULL argument");
     if (t->count == 0)
         return LSM_OK;
-    end_inflight(db->hdr, t);
+    end_inflight(db->hdr, t, true);
     return LSM_OK;
 }
 
@@ -381,18 +394,15 @@ lsm_status lsm_write_abort(lsm_db *db, const lsm_ticket *t)
     if (t->count == 0)
         return LSM_OK;
     abort_prepared(db, t);
-    end_inflight(db->hdr, t);
+    end_inflight(db->hdr, t, false);
     return LSM_OK;
 }
 
 lsm_status lsm_write(lsm_db *db, lsm_batch *b)
 {
-    uint64_t t0 = mono_us();
     lsm_ticket t;
     lsm_status st = lsm_write_prepare(db, b, &t);
     if (st != LSM_OK)
         return st;
-    lsm_write_commit(db, &t);
-    histogram_record(&db->hdr->stats.write_latency, mono_us() - t0);
-    return LSM_OK;
+    return lsm_write_commit(db, &t);
 }

@@ -30,7 +30,7 @@ static void capture_header(uint64_t seg)
 {
     int fd;
     uint64_t start;
-    if (wal_segment_create(dir, seg, &fd, &start) != LSM_OK ||
+    if (wal_segment_create(dir, seg, 0, &fd, &start) != LSM_OK ||
         pread(fd, seg_header[seg], WAL_SEGMENT_HEADER_SIZE, 0) != WAL_SEGMENT_HEADER_SIZE)
         abort();
     close(fd);

@@ -43,7 +43,7 @@ typedef struct writer {
 
 static void writer_create(writer *w, const char *dir, uint64_t seg)
 {
-    CHECK_OK(wal_segment_create(dir, seg, &w->fd, &w->off));
+    CHECK_OK(wal_segment_create(dir, seg, 0, &w->fd, &w->off));
     CHECK(w->off == WAL_SEGMENT_HEADER_SIZE);
     CHECK_OK(wal_segment_path(w->path, sizeof w->path, dir, seg));
 }
@@ -328,8 +328,8 @@ static void test_segments(void)
     /* Creating an existing segment fails; opening it appends after others. */
     int fd;
     uint64_t start;
-    CHECK_STATUS(wal_segment_create(dir, 5, &fd, &start), LSM_IO);
-    CHECK_STATUS(wal_segment_create(dir, WAL_MAX_SEG_NO + 1, &fd, &start), LSM_INVALID);
+    CHECK_STATUS(wal_segment_create(dir, 5, 0, &fd, &start), LSM_IO);
+    CHECK_STATUS(wal_segment_create(dir, WAL_MAX_SEG_NO + 1, 0, &fd, &start), LSM_INVALID);
     CHECK_OK(wal_segment_open(dir, 5, &fd));
     writer w = {.fd = fd};
     CHECK_OK(wal_segment_path(w.path, sizeof w.path, dir, 5));
