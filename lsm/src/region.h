@@ -114,6 +114,7 @@ typedef struct region_header {
     uint32_t active_mem;            /* memtable slot index */
     uint64_t wal_seg, wal_offset;   /* current segment and append offset */
     uint64_t wal_last_seq;          /* last seq of a BATCH record in the WAL */
+    uint64_t wal_zeroed;            /* current segment is zero-filled below this */
     _Atomic uint64_t wal_written;   /* logical WAL bytes ever written */
     _Atomic uint64_t wal_synced;    /* logical WAL bytes known durable */
     /* inflight_mu */

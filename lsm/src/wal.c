@@ -459,6 +459,9 @@ static void note_seq(wal_replay_stats *st, const wal_record_header *rh)
 
 /* Counts the frames in [pos, size) without verifying them (for the dropped
  * tally); an undelimitable remainder counts as one. */
+static bool all_zero(const uint8_t *p, size_t n);
+static lsm_status zero_to_end(seg_reader *r, uint64_t pos, bool *zero);
+
 static lsm_status count_frames(seg_reader *r, uint64_t pos, uint64_t *frames)
 {
     while (pos < r->size) {
@@ -471,11 +474,45 @@ static lsm_status count_frames(seg_reader *r, uint64_t pos, uint64_t *frames)
         lsm_status st = reader_fetch(r, pos, WAL_RECORD_HEADER_SIZE, &h);
         if (st != LSM_OK)
             return st;
+        if (all_zero(h, WAL_RECORD_HEADER_SIZE)) {
+            /* Zero padding ends the frames; non-zero bytes further on are an
+             * undelimitable remainder, counted as one. */
+            bool zero;
+            if ((st = zero_to_end(r, pos, &zero)) != LSM_OK)
+                return st;
+            if (!zero)
+                (*frames)++;
+            break;
+        }
         decode_record_header(h, &rh);
         (*frames)++;
         if (!frame_fits(r, pos, &rh))
             break;
         pos += wal_record_size(rh.len);
+    }
+    return LSM_OK;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Is [pos, size) all zero bytes (the padding of a zero-extended segment)? */
+static lsm_status zero_to_end(seg_reader *r, uint64_t pos, bool *zero)
+{
+    *zero = true;
+    while (pos < r->size && *zero) {
+        size_t n = r->size - pos < 65536 ? (size_t) (r->size - pos) : 65536;
+        const uint8_t *p;
+        lsm_status st = reader_fetch(r, pos, n, &p);
+        if (st != LSM_OK)
+            return st;
+        *zero = all_zero(p, n);
+        pos += n;
     }
     return LSM_OK;
 }
@@ -495,6 +532,14 @@ static lsm_status replay_records(seg_reader *r, wal_record_fn fn, void *arg,
         lsm_status s = reader_fetch(r, pos, WAL_RECORD_HEADER_SIZE, &rec);
         if (s != LSM_OK)
             return s;
+        if (all_zero(rec, WAL_RECORD_HEADER_SIZE)) {
+            bool padding;
+            if ((s = zero_to_end(r, pos, &padding)) != LSM_OK)
+                return s;
+            if (padding)
+                *stop_at = r->size;  /* clean end: the rest is zero padding */
+            return LSM_OK;
+        }
         decode_record_header(rec, &rh);
         if (!frame_fits(r, pos, &rh))
             return LSM_OK;   /* torn payload, or a length beyond the file */
@@ -624,4 +669,17 @@ lsm_status wal_replay(const char *dir, uint64_t from_seg, wal_record_fn fn, void
     free(r.buf);
     free(segs);
     return s;
+}
+
+lsm_status wal_zero_extend(int fd, uint64_t from, uint64_t to, const char *what_for_errors)
+{
+    static const uint8_t zeros[1 << 16];
+    while (from < to) {
+        size_t n = to - from < sizeof zeros ? (size_t) (to - from) : sizeof zeros;
+        lsm_status st = wal_append(fd, from, zeros, n, what_for_errors);
+        if (st != LSM_OK)
+            return st;
+        from += n;
+    }
+    return LSM_OK;
 }

@@ -91,6 +91,12 @@ lsm_status wal_append_frame(int fd, uint64_t offset, const wal_frame *f, const v
 /* fdatasync. */
 lsm_status wal_sync(int fd);
 
+/* Writes zero bytes over [from, to).  The engine zero-extends a segment
+ * ahead of its appends so that most fdatasyncs flush data only, not a new
+ * file size.  Replay treats an all-zero record header followed by zeros to
+ * the end of the file as the clean end of the segment. */
+lsm_status wal_zero_extend(int fd, uint64_t from, uint64_t to, const char *what_for_errors);
+
 /* Segment numbers in dir, ascending, in a malloc'd array (NULL when *n is 0;
  * caller frees).  Only exact wal-<16 digits>.log names count. */
 lsm_status wal_list_segments(const char *dir, uint64_t **segs, size_t *n);

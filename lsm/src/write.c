@@ -24,6 +24,8 @@
 #include "status.h"
 #include "wal.h"
 
+#define WAL_ZERO_AHEAD (4u << 20)
+
 /* ------------------------------------------------------------ WAL files */
 
 static lsm_status wal_fd_for(lsm_db *db, uint64_t seg, int *fd, int *slot_fd, uint64_t *slot_seg)
@@ -71,6 +73,7 @@ lsm_status wal_start_segment(lsm_db *db, uint64_t seg_no)
     db->wal_fd_seg = seg_no;
     mu_unlock(&db->local_mu);
     h->wal_offset = start;
+    h->wal_zeroed = start;
     __atomic_store_n(&h->wal_seg, seg_no, __ATOMIC_RELEASE);
     uint64_t synced = atomic_load(&h->wal_synced);
     while (synced < written && !atomic_compare_exchange_weak(&h->wal_synced, &synced, written))
@@ -278,10 +281,19 @@ static lsm_status append_wal_record(lsm_db *db, uint8_t kind, uint64_t tag, uint
     wal_frame_record(&f, kind, tag, first_seq, count, payload, len);
     char what[64];
     snprintf(what, sizeof what, "WAL segment %llu", (unsigned long long) seg);
+    size_t rec = wal_record_size(len);
+    if (h->wal_offset + rec > h->wal_zeroed) {
+        /* Zero ahead, so the fdatasyncs of the next appends need not
+         * journal a new file size (one in WAL_ZERO_AHEAD bytes does). */
+        uint64_t to = h->wal_offset + rec + WAL_ZERO_AHEAD;
+        st = wal_zero_extend(fd, h->wal_zeroed, to, what);
+        if (st != LSM_OK)
+            return st;
+        h->wal_zeroed = to;
+    }
     st = wal_append_frame(fd, h->wal_offset, &f, payload, len, what);
     if (st != LSM_OK)
         return st;
-    size_t rec = wal_record_size(len);
     h->wal_offset += rec;
     if (kind == WAL_RECORD_BATCH)
         h->wal_last_seq = first_seq + count - 1;

@@ -392,8 +392,51 @@ static void test_callback_error(void)
     test_rmdir(dir);
 }
 
+/* Zero padding after the last record is a clean end; a torn record or any
+ * non-zero byte inside the padding stops replay and is counted. */
+static void test_zero_padding(void)
+{
+    char dir[256];
+    test_tempdir(dir, sizeof dir, "walpad");
+    writer w;
+    writer_create(&w, dir, 1);
+    append_batch(&w, 0, 1, 2);
+    uint64_t second = append_batch(&w, 0, 3, 2);
+    uint64_t end = w.off;
+    CHECK_OK(wal_zero_extend(w.fd, end, end + 100000, w.path));
+    writer w2;
+    writer_create(&w2, dir, 2);
+    append_batch(&w2, 0, 5, 2);
+    CHECK_OK(wal_zero_extend(w2.fd, w2.off, w2.off + 5000, w2.path));
+
+    rec_log l = {0};
+    wal_replay_stats st;
+    CHECK_OK(wal_replay(dir, 0, collect, &l, &st));
+    CHECK(l.n == 3 && !st.stopped && st.records_dropped == 0 && st.bytes_dropped == 0);
+
+    /* garbage inside segment 1's padding: replay stops there */
+    uint8_t junk = 0x5a;
+    CHECK_OK(wal_append(w.fd, end + 50000, &junk, 1, w.path));
+    rec_log l2 = {0};
+    CHECK_OK(wal_replay(dir, 0, collect, &l2, &st));
+    CHECK(l2.n == 2 && st.stopped && st.stop_seg == 1 && st.stop_offset == end);
+    CHECK(st.records_dropped == 2); /* the garbage, and segment 2's record */
+
+    /* a record torn into the padding: dropped from there */
+    uint8_t zeros[8] = {0};
+    CHECK_OK(wal_append(w.fd, end + 50000, zeros, 1, w.path));
+    CHECK_OK(wal_append(w.fd, end - 8, zeros, 8, w.path)); /* second's checksum */
+    rec_log l3 = {0};
+    CHECK_OK(wal_replay(dir, 0, collect, &l3, &st));
+    CHECK(l3.n == 1 && st.stopped && st.stop_seg == 1 && st.stop_offset == second);
+    close(w.fd);
+    close(w2.fd);
+    test_rmdir(dir);
+}
+
 int main(void)
 {
+    test_zero_padding();
     test_round_trip();
     test_large_record();
     test_torn_tail();
