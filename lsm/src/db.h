@@ -63,8 +63,8 @@ struct lsm_db {
     uint8_t *wal_buf;            /* write_mu holders only */
     size_t wal_buf_cap;
 
-    pthread_t bg_thread;
-    bool bg_running;
+    pthread_t bg_thread, bg_thread2;   /* flusher, compactor */
+    bool bg_running, bg2_running;
     _Atomic bool bg_stop;
 };
 

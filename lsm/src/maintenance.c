@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "metrics.h"
@@ -81,14 +82,51 @@ void lsm_maintenance_wait(lsm_db *db, uint32_t timeout_ms)
     mu_unlock(&h->maint_mu);
 }
 
-static void *maintenance_thread(void *arg)
+/* Standalone background work runs on two threads, so a long compaction
+ * never delays the flush that stalled writers are waiting for:
+ *   flusher    frozen memtables and interval WAL sync (woken by writers);
+ *   compactor  compaction steps and TTL GC when due. */
+static void *flusher_thread(void *arg)
 {
     lsm_db *db = arg;
+    region_header *h = db->hdr;
     while (!atomic_load(&db->bg_stop)) {
         lsm_maintenance_wait(db, 100);
         if (atomic_load(&db->bg_stop))
             break;
-        lsm_maintenance_run(db); /* errors surface again on the next foreground call */
+        mu_lock(&h->maint_mu);
+        h->maint_pending = 0;
+        mu_unlock(&h->maint_mu);
+        if (has_frozen(h))
+            flush_frozen(db); /* errors surface again on the next foreground call */
+        if (h->cfg.sync_mode == LSM_SYNC_INTERVAL &&
+            atomic_load(&h->wal_synced) < atomic_load(&h->wal_written) &&
+            mono_ms() - atomic_load(&h->last_sync_ms) >= h->cfg.sync_interval_ms)
+            lsm_wal_sync(db);
+    }
+    return NULL;
+}
+
+static void sleep_ms(uint32_t ms)
+{
+    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void *compactor_thread(void *arg)
+{
+    lsm_db *db = arg;
+    region_header *h = db->hdr;
+    while (!atomic_load(&db->bg_stop)) {
+        bool did = false;
+        int64_t now = mono_ms();
+        if (due(&h->last_compact_ms, h->cfg.compaction_interval_ms, now) &&
+            lsm_compact_step(db, &did) == LSM_OK && did)
+            atomic_store(&h->last_compact_ms, 0);
+        if (due(&h->last_gc_ms, (int64_t) h->cfg.gc_interval_secs * 1000, now))
+            lsm_gc(db, NULL);
+        if (!did)
+            sleep_ms(h->cfg.compaction_interval_ms < 100 ? h->cfg.compaction_interval_ms : 100);
     }
     return NULL;
 }
@@ -97,7 +135,9 @@ void maintenance_start_thread(lsm_db *db);
 void maintenance_start_thread(lsm_db *db)
 {
     atomic_store(&db->bg_stop, false);
-    db->bg_running = pthread_create(&db->bg_thread, NULL, maintenance_thread, db) == 0;
+    db->bg_running = pthread_create(&db->bg_thread, NULL, flusher_thread, db) == 0;
+    db->bg2_running = db->bg_running &&
+                      pthread_create(&db->bg_thread2, NULL, compactor_thread, db) == 0;
 }
 
 void maintenance_stop_thread(lsm_db *db);
@@ -108,7 +148,9 @@ void maintenance_stop_thread(lsm_db *db)
     atomic_store(&db->bg_stop, true);
     db_wake_maintenance(db);
     pthread_join(db->bg_thread, NULL);
-    db->bg_running = false;
+    if (db->bg2_running)
+        pthread_join(db->bg_thread2, NULL);
+    db->bg_running = db->bg2_running = false;
 }
 
 /* ---------------------------------------------------------------- stats */

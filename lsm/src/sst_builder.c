@@ -36,6 +36,7 @@ struct sst_builder {
     sst_block_writer index;
     sst_block_writer tombstones;/* in arrival order; sorted at finish */
     block_buf packed;           /* one stored block: payload + trailer */
+    block_buf out;              /* bytes appended but not yet written */
 
     block_buf first_key;        /* smallest point key (full) */
     block_buf last_key;         /* previous entry's key: order + separator */
@@ -108,19 +109,48 @@ lsm_status sst_builder_open(const char *path, uint64_t file_no, const sst_option
 
 /* ------------------------------------------------------------ output */
 
-static lsm_status write_all(sst_builder *b, const uint8_t *p, size_t len)
+#define OUT_BUFFER_BYTES (1u << 20)
+
+/* Writes the output buffer to the file. */
+static lsm_status flush_out(sst_builder *b)
 {
+    const uint8_t *p = b->out.data;
+    size_t len = b->out.len;
     while (len > 0) {
         ssize_t n = write(b->fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return fail(b, lsm_fail(LSM_IO, "sst %s: write at %llu: %s", b->path,
-                                    (unsigned long long) b->offset, strerror(errno)));
+                                    (unsigned long long) (b->offset - len), strerror(errno)));
         p += n;
         len -= (size_t) n;
-        b->offset += (uint64_t) n;
     }
+    b->out.len = 0;
+    return LSM_OK;
+}
+
+/* Appends to the file through a 1 MiB buffer (one write() per block was a
+ * syscall per 4 KiB).  b->offset counts every byte appended. */
+static lsm_status write_all(sst_builder *b, const uint8_t *p, size_t len)
+{
+    if (b->out.len + len > OUT_BUFFER_BYTES) {
+        lsm_status st = flush_out(b);
+        if (st != LSM_OK)
+            return st;
+    }
+    if (len > OUT_BUFFER_BYTES) {
+        lsm_status st = block_buf_reserve(&b->out, len);
+        if (st != LSM_OK)
+            return fail(b, st);
+    } else if (b->out.cap < OUT_BUFFER_BYTES) {
+        lsm_status st = block_buf_reserve(&b->out, OUT_BUFFER_BYTES);
+        if (st != LSM_OK)
+            return fail(b, st);
+    }
+    memcpy(b->out.data + b->out.len, p, len);
+    b->out.len += len;
+    b->offset += len;
     return LSM_OK;
 }
 
@@ -412,10 +442,13 @@ static lsm_status write_footer(sst_builder *b, const sst_footer *f)
 
 static lsm_status sync_and_close(sst_builder *b)
 {
+    lsm_status st = flush_out(b);
+    if (st != LSM_OK)
+        return st;
     int fd = b->fd;
     b->fd = -1;
     if (fsync(fd) != 0) {
-        lsm_status st = lsm_fail(LSM_IO, "sst %s: fsync: %s", b->path, strerror(errno));
+        st = lsm_fail(LSM_IO, "sst %s: fsync: %s", b->path, strerror(errno));
         close(fd);
         return fail(b, st);
     }
@@ -432,6 +465,7 @@ static void builder_free(sst_builder *b)
     sst_block_writer_free(&b->index);
     sst_block_writer_free(&b->tombstones);
     block_buf_free(&b->packed);
+    block_buf_free(&b->out);
     block_buf_free(&b->first_key);
     block_buf_free(&b->last_key);
     free(b->hashes);
