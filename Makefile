@@ -22,6 +22,9 @@ OBJS = \
 	flowdb_fdw/shmem.o \
 	flowdb_fdw/worker.o \
 	flowdb_fdw/xact.o
+# foreign data wrapper (issue 5)
+OBJS += flowdb_fdw/fdw_exec.o flowdb_fdw/fdw_plan.o flowdb_fdw/fdw_pushdown.o \
+	flowdb_fdw/fdw_table.o
 
 EXTENSION = flowdb
 DATA = flowdb--0.1.sql
@@ -29,6 +32,8 @@ PGFILEDESC = "flowdb - LSM time-series storage for PostgreSQL"
 
 REGRESS = flowdb_basic flowdb_errors flowdb_xact flowdb_patch flowdb_keyspace \
 	flowdb_admin flowdb_isolation
+# foreign data wrapper (issue 5)
+REGRESS += flowdb_fdw_basic flowdb_fdw_pushdown flowdb_fdw_write
 NO_INSTALLCHECK = 1
 
 LSM_LIB = lsm/build/liblsm.a
@@ -50,6 +55,7 @@ include $(PGXS)
 .PHONY: lsm-lib installcheck crashcheck clean-lsm
 
 $(OBJS): flowdb_fdw/flowdb.h lsm/include/lsm.h
+$(filter flowdb_fdw/fdw_%,$(OBJS)): flowdb_fdw/fdw.h
 $(shlib): $(LSM_LIB)
 $(LSM_LIB): lsm-lib
 lsm-lib:

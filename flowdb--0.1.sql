@@ -165,3 +165,54 @@ END $$;
 GRANT EXECUTE ON FUNCTION flowdb.create_keyspace(text), flowdb.drop_keyspace(text),
     flowdb.flush(), flowdb.compact(boolean), flowdb.gc(), flowdb.checkpoint()
     TO flowdb_admin;
+
+-- ------------------------------------------------- foreign data wrapper
+-- (issue 5) CREATE FOREIGN TABLE ... SERVER flowdb OPTIONS (keyspace ...)
+
+CREATE FUNCTION flowdb._fdw_handler() RETURNS fdw_handler
+    AS 'MODULE_PATHNAME', 'flowdb_fdw_handler' LANGUAGE C STRICT;
+CREATE FUNCTION flowdb._fdw_validator(text[], oid) RETURNS void
+    AS 'MODULE_PATHNAME', 'flowdb_fdw_validator' LANGUAGE C STRICT;
+CREATE FUNCTION flowdb._fdw_table_keyspace(oid) RETURNS text
+    AS 'MODULE_PATHNAME', 'flowdb_fdw_table_keyspace' LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER flowdb HANDLER flowdb._fdw_handler
+    VALIDATOR flowdb._fdw_validator;
+CREATE SERVER flowdb FOREIGN DATA WRAPPER flowdb;
+
+-- After CREATE / ALTER FOREIGN TABLE on a flowdb server: check the columns,
+-- pin the keyspace option (default: the table's name, so a later RENAME does
+-- not move the table to another keyspace) and create the keyspace if it
+-- does not exist.  Transactional like the command itself.
+CREATE FUNCTION flowdb._fdw_on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    ks text;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT c.objid, ft.ftoptions
+        FROM pg_event_trigger_ddl_commands() c
+        JOIN pg_foreign_table ft ON ft.ftrelid = c.objid
+        JOIN pg_foreign_server s ON s.oid = ft.ftserver
+        JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+        WHERE c.classid = 'pg_class'::regclass
+          AND w.fdwhandler = 'flowdb._fdw_handler'::regproc
+    LOOP
+        ks := flowdb._fdw_table_keyspace(r.objid);
+        IF NOT EXISTS (SELECT 1 FROM pg_options_to_table(r.ftoptions) o
+                       WHERE o.option_name = 'keyspace') THEN
+            EXECUTE format('ALTER FOREIGN TABLE %s OPTIONS (ADD keyspace %L)',
+                           r.objid::regclass, ks);
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM flowdb.keyspaces k WHERE k.name = ks) THEN
+            INSERT INTO flowdb.keyspaces (name) VALUES (ks);
+            PERFORM flowdb._purge_keyspace(ks);
+        END IF;
+    END LOOP;
+END $$;
+REVOKE ALL ON FUNCTION flowdb._fdw_on_ddl(), flowdb._fdw_table_keyspace(oid) FROM PUBLIC;
+
+CREATE EVENT TRIGGER flowdb_foreign_tables ON ddl_command_end
+    WHEN TAG IN ('CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION flowdb._fdw_on_ddl();

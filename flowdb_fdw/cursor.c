@@ -258,6 +258,14 @@ flowdb_cursor_next(FlowdbCursor *c, lsm_record *rec)
 }
 
 void
+flowdb_cursor_stats(const FlowdbCursor *c, lsm_iter_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (c && c->ref && c->ref->iter)
+		lsm_iter_get_stats(c->ref->iter, st);
+}
+
+void
 flowdb_cursor_close(FlowdbCursor *c)
 {
 	if (c && c->ref)

@@ -216,6 +216,8 @@ extern FlowdbCursor *flowdb_cursor_open(MemoryContext mcxt, const FlowdbScanBoun
 /* true with *rec filled (valid until the next call), false at the end. */
 extern bool flowdb_cursor_next(FlowdbCursor *c, lsm_record *rec);
 extern void flowdb_cursor_close(FlowdbCursor *c);
+/* The engine iterator's counters so far (zeros once closed). */
+extern void flowdb_cursor_stats(const FlowdbCursor *c, lsm_iter_stats *st);
 
 /* ---------------------------------------------------------------- misc */
 

@@ -8,6 +8,7 @@
  * message saying exactly what to put in postgresql.conf.
  */
 #include "flowdb.h"
+#include "fdw.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -32,4 +33,5 @@ _PG_init(void)
 	flowdb_register_worker();
 	flowdb_xact_register();
 	flowdb_keyspace_cache_register();
+	fdw_table_cache_register();
 }

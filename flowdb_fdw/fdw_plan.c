@@ -1,0 +1,323 @@
+/*
+ * fdw_plan.c — planner callbacks of the flowdb foreign data wrapper.
+ *
+ * Paths offered for a foreign table:
+ *   - the plain scan, with whatever WHERE clauses fdw_pushdown.c accepts;
+ *   - the same scan in the query's ORDER BY when the engine's order gives it
+ *     (key, ts ascending or both descending), bounded by the query's LIMIT +
+ *     OFFSET when nothing else sits between the scan and the LIMIT;
+ *   - parameterized scans for join clauses on the key (key = outer.col), so
+ *     a nested loop does one engine seek per outer row.
+ * Costs: a seek costs FDW_SEEK_COST, every record the engine reads (after
+ * pushed bounds) FDW_RECORD_COST, plus local filters and tuple output.
+ */
+#include "fdw.h"
+
+#include "access/table.h"
+#include "commands/trigger.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/appendinfo.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
+#include "utils/lsyscache.h"
+
+#define FDW_SEEK_COST 0.05
+#define FDW_RECORD_COST 0.004
+#define FDW_DEFAULT_ROWS 1000
+
+typedef struct FdwRelInfo
+{
+	FdwTable   *table;
+	List	   *pushed;			/* RestrictInfos pushed into the scan */
+	bool		all_exact;		/* every base clause is enforced by the scan */
+	bool		single_key;		/* an exact key = v is pushed */
+	int			nkey_eq;		/* pushed key equality clauses (seeks) */
+	double		scanned;		/* records the engine reads */
+} FdwRelInfo;
+
+void
+fdw_get_rel_size(PlannerInfo *root, RelOptInfo *rel, Oid relid)
+{
+	FdwRelInfo *info = palloc0(sizeof(FdwRelInfo));
+	ListCell   *lc;
+	Selectivity sel;
+
+	info->table = fdw_table_get(relid);
+	info->all_exact = true;
+	foreach(lc, rel->baserestrictinfo)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		FdwCond		c;
+
+		if (ri->pseudoconstant)
+			continue;
+		if (fdw_classify_clause(root, rel, info->table, ri, NULL, &c))
+		{
+			info->pushed = lappend(info->pushed, ri);
+			if (c.kind == FDW_KEY_EQ && c.exact)
+				info->single_key = true;
+			if (c.kind == FDW_KEY_EQ || c.kind == FDW_KEY_IN)
+				info->nkey_eq++;
+			if (!c.exact)
+				info->all_exact = false;
+		}
+		else
+			info->all_exact = false;
+	}
+	rel->fdw_private = info;
+
+	if (rel->tuples < 0)		/* never analyzed */
+		rel->tuples = FDW_DEFAULT_ROWS;
+	set_baserel_size_estimates(root, rel);
+	sel = clauselist_selectivity(root, info->pushed, rel->relid, JOIN_INNER, NULL);
+	info->scanned = clamp_row_est(rel->tuples * sel);
+}
+
+static void
+scan_cost(PlannerInfo *root, RelOptInfo *rel, double scanned, double rows, int seeks,
+		  Cost *startup, Cost *total)
+{
+	QualCost	local = rel->baserestrictcost;
+
+	*startup = FDW_SEEK_COST + local.startup;
+	*total = *startup + FDW_SEEK_COST * Max(seeks - 1, 0) +
+		scanned * (FDW_RECORD_COST + local.per_tuple) +
+		rows * cpu_tuple_cost + rel->reltarget->cost.per_tuple * rows;
+}
+
+static List *
+path_private(int order, bool limit)
+{
+	return list_make2(makeInteger(order), makeInteger(limit ? 1 : 0));
+}
+
+/* EquivalenceClass members that are our key column. */
+static bool
+ec_member_is_key(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				 EquivalenceMember *em, void *arg)
+{
+	FdwTable   *t = arg;
+	Node	   *e = (Node *) em->em_expr;
+
+	while (IsA(e, RelabelType))
+		e = (Node *) ((RelabelType *) e)->arg;
+	return IsA(e, Var) && ((Var *) e)->varno == rel->relid &&
+		((Var *) e)->varattno == t->key_attno && ((Var *) e)->varlevelsup == 0;
+}
+
+static void
+add_param_paths(PlannerInfo *root, RelOptInfo *rel, FdwRelInfo *info)
+{
+	List	   *candidates;
+	List	   *done = NIL;
+	ListCell   *lc;
+
+	candidates = generate_implied_equalities_for_column(root, rel, ec_member_is_key,
+														info->table, rel->lateral_referencers);
+	candidates = list_concat(candidates, list_copy(rel->joininfo));
+	foreach(lc, candidates)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		Relids		outer;
+		FdwCond		c;
+		ParamPathInfo *ppi;
+		Cost		startup,
+					total;
+		double		per_key;
+
+		if (!join_clause_is_movable_to(ri, rel))
+			continue;
+		outer = bms_union(bms_difference(ri->clause_relids, rel->relids), rel->lateral_relids);
+		if (bms_is_empty(outer) || bms_overlap(outer, rel->lateral_referencers))
+			continue;
+		if (!fdw_classify_clause(root, rel, info->table, ri, outer, &c) ||
+			(c.kind != FDW_KEY_EQ && c.kind != FDW_KEY_IN))
+			continue;
+		if (list_member(done, outer))
+			continue;
+		done = lappend(done, outer);
+
+		ppi = get_baserel_parampathinfo(root, rel, outer);
+		per_key = clamp_row_est(ppi->ppi_rows);
+		scan_cost(root, rel, per_key, ppi->ppi_rows, 1, &startup, &total);
+		add_path(rel, (Path *) create_foreignscan_path(root, rel, NULL, ppi->ppi_rows,
+													   startup, total, NIL, outer, NULL,
+													   path_private(0, false)));
+	}
+}
+
+void
+fdw_get_paths(PlannerInfo *root, RelOptInfo *rel, Oid relid)
+{
+	FdwRelInfo *info = rel->fdw_private;
+	Cost		startup,
+				total;
+	bool		limit_ok = info->all_exact && fdw_limit_pushable(root, rel);
+	int			order;
+
+	scan_cost(root, rel, info->scanned, rel->rows, Max(info->nkey_eq, 1), &startup, &total);
+
+	/* unordered; bounded by LIMIT only if the query has no ORDER BY either */
+	add_path(rel, (Path *) create_foreignscan_path(root, rel, NULL, rel->rows, startup, total,
+												   NIL, NULL, NULL,
+												   path_private(0, limit_ok &&
+																root->query_pathkeys == NIL)));
+
+	order = fdw_match_pathkeys(rel, info->table, info->single_key, root->query_pathkeys);
+	if (order != 0)
+		add_path(rel, (Path *) create_foreignscan_path(root, rel, NULL, rel->rows, startup,
+													   total, root->query_pathkeys, NULL, NULL,
+													   path_private(order, limit_ok)));
+	add_param_paths(root, rel, info);
+}
+
+static List *
+needed_attnos(RelOptInfo *rel, const FdwTable *t, List *tlist, List *local_quals)
+{
+	Bitmapset  *attrs = NULL;
+	List	   *out = NIL;
+
+	pull_varattnos((Node *) rel->reltarget->exprs, rel->relid, &attrs);
+	pull_varattnos((Node *) local_quals, rel->relid, &attrs);
+	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
+		return list_make1_int(0);	/* whole row */
+	for (int a = 1; a <= t->natts; a++)
+		if (bms_is_member(a - FirstLowInvalidHeapAttributeNumber, attrs))
+			out = lappend_int(out, a);
+	return out;
+}
+
+ForeignScan *
+fdw_get_plan(PlannerInfo *root, RelOptInfo *rel, Oid relid, ForeignPath *path,
+			 List *tlist, List *scan_clauses, Plan *outer_plan)
+{
+	FdwRelInfo *info = rel->fdw_private;
+	Relids		outer = PATH_REQ_OUTER(&path->path);
+	List	   *kinds = NIL,
+			   *exprs = NIL,
+			   *local = NIL;
+	int			order = intVal(linitial(path->fdw_private));
+	bool		limit = intVal(lsecond(path->fdw_private)) != 0;
+	ListCell   *lc;
+
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		FdwCond		c;
+
+		if (ri->pseudoconstant)
+			continue;			/* a gating qual above the scan */
+		if (fdw_classify_clause(root, rel, info->table, ri, outer, &c))
+		{
+			kinds = lappend_int(kinds, c.kind);
+			exprs = lappend(exprs, c.value);
+			if (c.exact)
+				continue;
+		}
+		local = lappend(local, ri->clause);
+	}
+	if (limit)
+	{
+		Query	   *q = root->parse;
+
+		Assert(local == NIL);
+		exprs = lappend(exprs, q->limitCount);
+		exprs = lappend(exprs, q->limitOffset ? q->limitOffset :
+						(Node *) makeConst(INT8OID, -1, InvalidOid, 8, Int64GetDatum(0),
+										   false, FLOAT8PASSBYVAL));
+	}
+	return make_foreignscan(tlist, local, rel->relid, exprs,
+							list_make5(kinds, makeInteger(order), makeInteger(limit ? 1 : 0),
+									   needed_attnos(rel, info->table, tlist, local),
+									   makeInteger(0)),
+							NIL, NIL, outer_plan);
+}
+
+/* ------------------------------------------------------------ modifying */
+
+/* UPDATE / DELETE find the row by (key, ts): fetch both as junk columns. */
+void
+fdw_add_update_targets(PlannerInfo *root, Index rti, RangeTblEntry *rte, Relation rel)
+{
+	FdwTable   *t = fdw_table_get(RelationGetRelid(rel));
+	TupleDesc	desc = RelationGetDescr(rel);
+	Form_pg_attribute k = TupleDescAttr(desc, t->key_attno - 1);
+	Form_pg_attribute s = TupleDescAttr(desc, t->ts_attno - 1);
+
+	add_row_identity_var(root, makeVar(rti, t->key_attno, k->atttypid, k->atttypmod,
+									   k->attcollation, 0), rti, "flowdb_key");
+	add_row_identity_var(root, makeVar(rti, t->ts_attno, s->atttypid, s->atttypmod,
+									   InvalidOid, 0), rti, "flowdb_ts");
+}
+
+List *
+fdw_plan_modify(PlannerInfo *root, ModifyTable *plan, Index rti, int subplan_index)
+{
+	if (plan->onConflictAction != ONCONFLICT_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("flowdb: ON CONFLICT is not supported on foreign tables"),
+				 errdetail("Writing an existing (key, ts) replaces the row.")));
+	return NIL;
+}
+
+static bool
+has_row_delete_triggers(Oid relid)
+{
+	Relation	rel = table_open(relid, NoLock);
+	bool		r = rel->trigdesc &&
+		(rel->trigdesc->trig_delete_after_row || rel->trigdesc->trig_delete_before_row);
+
+	table_close(rel, NoLock);
+	return r;
+}
+
+/*
+ * DELETE whose WHERE is only a pushed key range / prefix / single key (or
+ * nothing) becomes one range delete: no per-row tombstones.
+ */
+bool
+fdw_plan_direct_modify(PlannerInfo *root, ModifyTable *plan, Index rti, int subplan_index)
+{
+	Plan	   *sub = outerPlan(plan);
+	ForeignScan *fs;
+	List	   *kinds;
+	ListCell   *lc;
+	RangeTblEntry *rte = planner_rt_fetch(rti, root);
+
+	if (plan->operation != CMD_DELETE || plan->returningLists != NIL || sub == NULL ||
+		!IsA(sub, ForeignScan))
+		return false;
+	fs = (ForeignScan *) sub;
+	if (fs->scan.scanrelid != rti || fs->scan.plan.qual != NIL ||
+		intVal(list_nth(fs->fdw_private, FDW_PRIV_LIMIT)) != 0 ||
+		has_row_delete_triggers(rte->relid))
+		return false;
+	kinds = list_nth(fs->fdw_private, FDW_PRIV_KINDS);
+	foreach(lc, kinds)
+	{
+		switch ((FdwCondKind) lfirst_int(lc))
+		{
+			case FDW_KEY_EQ:
+			case FDW_KEY_PREFIX:
+			case FDW_KEY_LIKE:
+			case FDW_KEY_LT:
+			case FDW_KEY_LE:
+			case FDW_KEY_GT:
+			case FDW_KEY_GE:
+				break;
+			default:
+				return false;	/* ts bounds or key lists: row by row */
+		}
+	}
+	fs->operation = CMD_DELETE;
+	fs->resultRelation = rti;
+	list_nth_cell(fs->fdw_private, FDW_PRIV_DIRECT)->ptr_value = makeInteger(1);
+	return true;
+}
