@@ -25,6 +25,9 @@ OBJS = \
 # foreign data wrapper (issue 5)
 OBJS += flowdb_fdw/fdw_exec.o flowdb_fdw/fdw_plan.o flowdb_fdw/fdw_pushdown.o \
 	flowdb_fdw/fdw_table.o
+# jsondb (issue 6): IndexedDB-style document stores
+OBJS += jsondb/catalog.o jsondb/changes.o jsondb/ddl.o jsondb/docs.o jsondb/key.o jsondb/query.o \
+	jsondb/read.o jsondb/txn.o
 
 EXTENSION = flowdb
 DATA = flowdb--0.1.sql
@@ -34,10 +37,13 @@ REGRESS = flowdb_basic flowdb_errors flowdb_xact flowdb_patch flowdb_keyspace \
 	flowdb_admin flowdb_isolation
 # foreign data wrapper (issue 5)
 REGRESS += flowdb_fdw_basic flowdb_fdw_pushdown flowdb_fdw_write
+# jsondb (issue 6)
+REGRESS += jsondb_keys jsondb_docs jsondb_xact
+ISOLATION = jsondb_unique jsondb_conflicts jsondb_watch
 NO_INSTALLCHECK = 1
 
 LSM_LIB = lsm/build/liblsm.a
-PG_CPPFLAGS = -Ilsm/include -Iflowdb_fdw
+PG_CPPFLAGS = -Ilsm/include -Iflowdb_fdw -Ijsondb
 # -Bsymbolic: the engine's own symbols bind inside flowdb.so, never to a
 # same-named symbol of the postgres executable.
 SHLIB_LINK = $(LSM_LIB) -llz4 -lxxhash -lpthread -lm -Wl,-Bsymbolic
@@ -52,10 +58,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: lsm-lib installcheck crashcheck clean-lsm
+.PHONY: lsm-lib installcheck crashcheck clean-lsm isolationcheck
 
 $(OBJS): flowdb_fdw/flowdb.h lsm/include/lsm.h
 $(filter flowdb_fdw/fdw_%,$(OBJS)): flowdb_fdw/fdw.h
+$(filter jsondb/%,$(OBJS)): jsondb/jsondb.h
 $(shlib): $(LSM_LIB)
 $(LSM_LIB): lsm-lib
 lsm-lib:
@@ -66,6 +73,10 @@ installcheck:
 
 crashcheck:
 	./test/run_crash_test.sh
+
+# jsondb (issue 6): pg_isolation_regress over specs/ (test/run_isolation.sh)
+isolationcheck:
+	./test/run_isolation.sh $(ISOLATION)
 
 clean: clean-lsm
 clean-lsm:

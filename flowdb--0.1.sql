@@ -216,3 +216,295 @@ REVOKE ALL ON FUNCTION flowdb._fdw_on_ddl(), flowdb._fdw_table_keyspace(oid) FRO
 CREATE EVENT TRIGGER flowdb_foreign_tables ON ddl_command_end
     WHEN TAG IN ('CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE')
     EXECUTE FUNCTION flowdb._fdw_on_ddl();
+
+-- --------------------------------------------------------------- jsondb
+-- (issue 6) IndexedDB-style document stores: schema jsondb.  Definitions
+-- live in jsondb.stores; documents, index entries, key generators and change
+-- logs live in the engine under (database OID, 'j', store id).  See
+-- jsondb/jsondb.h for the key layout.
+
+CREATE SCHEMA jsondb;
+GRANT USAGE ON SCHEMA jsondb TO PUBLIC;
+
+CREATE SEQUENCE jsondb.store_ids;
+CREATE TABLE jsondb.stores (
+    name           text PRIMARY KEY CHECK (octet_length(name) BETWEEN 1 AND 63),
+    id             int NOT NULL UNIQUE,
+    def_version    bigint NOT NULL DEFAULT 1,
+    key_path       jsonb NOT NULL,          -- "path" or ["path", ...]
+    auto_increment boolean NOT NULL DEFAULT false,
+    watched        boolean NOT NULL DEFAULT false,
+    indexes        jsonb NOT NULL DEFAULT '[]',  -- [{name, id, key_path, unique, multi_entry}]
+    next_index_id  int NOT NULL DEFAULT 1,
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+GRANT SELECT ON jsondb.stores TO PUBLIC;
+
+CREATE FUNCTION jsondb._check_key_path(key_path jsonb, what text) RETURNS void
+    AS 'MODULE_PATHNAME', 'jsondb_check_key_path' LANGUAGE C STRICT;
+CREATE FUNCTION jsondb._invalidate() RETURNS void
+    AS 'MODULE_PATHNAME', 'jsondb_invalidate' LANGUAGE C;
+CREATE FUNCTION jsondb._lock_store_ddl(store_id int) RETURNS void
+    AS 'MODULE_PATHNAME', 'jsondb_lock_store_ddl' LANGUAGE C STRICT;
+CREATE FUNCTION jsondb._purge_store(store_id int) RETURNS void
+    AS 'MODULE_PATHNAME', 'jsondb_purge_store' LANGUAGE C STRICT;
+CREATE FUNCTION jsondb._purge_index(store_id int, index_id int) RETURNS void
+    AS 'MODULE_PATHNAME', 'jsondb_purge_index' LANGUAGE C STRICT;
+CREATE FUNCTION jsondb._purge_database() RETURNS void
+    AS 'MODULE_PATHNAME', 'jsondb_purge_database' LANGUAGE C;
+CREATE FUNCTION jsondb._backfill_index(store text, index text) RETURNS void
+    AS 'MODULE_PATHNAME', 'jsondb_backfill_index' LANGUAGE C STRICT;
+
+SELECT jsondb._purge_database();
+
+-- The stored definition of a store, as jsondb.stores() and apply_store use it.
+CREATE FUNCTION jsondb._definition(s jsondb.stores) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('name', s.name, 'key_path', s.key_path,
+        'auto_increment', s.auto_increment, 'watched', s.watched,
+        'indexes', COALESCE((SELECT jsonb_agg(i - 'id' ORDER BY i->>'name')
+                             FROM jsonb_array_elements(s.indexes) i), '[]'))
+$$;
+
+CREATE FUNCTION jsondb._create_store(name text, key_path jsonb, auto_increment boolean)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    sid int;
+BEGIN
+    IF name IS NULL OR key_path IS NULL THEN
+        RAISE EXCEPTION 'jsondb.create_store: name and key_path must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM jsondb._check_key_path(key_path, format('store "%s"', name));
+    IF auto_increment AND (jsonb_typeof(key_path) = 'array' OR key_path = '""') THEN
+        RAISE EXCEPTION 'jsondb.create_store: a key generator needs a single non-empty key path'
+            USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsondb.stores s WHERE s.name = _create_store.name) THEN
+        RAISE EXCEPTION 'jsondb: store "%" already exists', name USING ERRCODE = '42P07';
+    END IF;
+    sid := nextval('jsondb.store_ids');
+    INSERT INTO jsondb.stores (name, id, key_path, auto_increment)
+        VALUES (name, sid, key_path, COALESCE(auto_increment, false));
+    PERFORM jsondb._purge_store(sid);
+    PERFORM jsondb._invalidate();
+END $$;
+
+CREATE FUNCTION jsondb.create_store(name text, key_path text, auto_increment boolean DEFAULT false)
+RETURNS void LANGUAGE sql AS $$ SELECT jsondb._create_store(name, to_jsonb(key_path), auto_increment) $$;
+CREATE FUNCTION jsondb.create_store(name text, key_path text[], auto_increment boolean DEFAULT false)
+RETURNS void LANGUAGE sql AS $$ SELECT jsondb._create_store(name, to_jsonb(key_path), auto_increment) $$;
+
+CREATE FUNCTION jsondb._store_row(store text) RETURNS jsondb.stores
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    r jsondb.stores;
+BEGIN
+    SELECT * INTO r FROM jsondb.stores s WHERE s.name = store;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'jsondb: store "%" does not exist', store USING ERRCODE = '42P01';
+    END IF;
+    PERFORM jsondb._lock_store_ddl(r.id);
+    SELECT * INTO r FROM jsondb.stores s WHERE s.name = store;   -- after the lock
+    RETURN r;
+END $$;
+
+CREATE FUNCTION jsondb.delete_store(name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    r jsondb.stores := jsondb._store_row(name);
+BEGIN
+    DELETE FROM jsondb.stores s WHERE s.id = r.id;
+    PERFORM jsondb._purge_store(r.id);
+    PERFORM jsondb._invalidate();
+END $$;
+
+CREATE FUNCTION jsondb.create_index(store text, name text, key_paths text[],
+                                    "unique" boolean DEFAULT false, multi_entry boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    r jsondb.stores := jsondb._store_row(store);
+    kp jsonb;
+BEGIN
+    IF name IS NULL OR octet_length(name) NOT BETWEEN 1 AND 63 THEN
+        RAISE EXCEPTION 'jsondb.create_index: index name must be 1 to 63 bytes' USING ERRCODE = '22023';
+    END IF;
+    IF key_paths IS NULL OR cardinality(key_paths) = 0 THEN
+        RAISE EXCEPTION 'jsondb.create_index: key_paths must name at least one path' USING ERRCODE = '22023';
+    END IF;
+    kp := CASE WHEN cardinality(key_paths) = 1 THEN to_jsonb(key_paths[1]) ELSE to_jsonb(key_paths) END;
+    PERFORM jsondb._check_key_path(kp, format('index "%s"', name));
+    IF multi_entry AND cardinality(key_paths) > 1 THEN
+        RAISE EXCEPTION 'jsondb.create_index: a multi-entry index cannot have a compound key path'
+            USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(r.indexes) i WHERE i->>'name' = name) THEN
+        RAISE EXCEPTION 'jsondb: index "%" already exists on store "%"', name, store USING ERRCODE = '42P07';
+    END IF;
+    UPDATE jsondb.stores s SET
+        indexes = s.indexes || jsonb_build_array(jsonb_build_object('name', name, 'id', s.next_index_id,
+            'key_path', kp, 'unique', COALESCE("unique", false), 'multi_entry', COALESCE(multi_entry, false))),
+        next_index_id = s.next_index_id + 1,
+        def_version = s.def_version + 1
+    WHERE s.id = r.id;
+    PERFORM jsondb._purge_index(r.id, r.next_index_id);
+    PERFORM jsondb._invalidate();
+    PERFORM jsondb._backfill_index(store, name);
+END $$;
+
+CREATE FUNCTION jsondb.delete_index(store text, name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    r jsondb.stores := jsondb._store_row(store);
+    ix jsonb;
+BEGIN
+    SELECT i INTO ix FROM jsonb_array_elements(r.indexes) i WHERE i->>'name' = name;
+    IF ix IS NULL THEN
+        RAISE EXCEPTION 'jsondb: index "%" does not exist on store "%"', name, store USING ERRCODE = '42704';
+    END IF;
+    UPDATE jsondb.stores s SET
+        indexes = COALESCE((SELECT jsonb_agg(i) FROM jsonb_array_elements(s.indexes) i
+                            WHERE i->>'name' <> name), '[]'),
+        def_version = s.def_version + 1
+    WHERE s.id = r.id;
+    PERFORM jsondb._purge_index(r.id, (ix->>'id')::int);
+    PERFORM jsondb._invalidate();
+END $$;
+
+-- watch(store, on): ring NOTIFY jsondb_changes after commits that change it
+CREATE FUNCTION jsondb.watch(store text, "on" boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    r jsondb.stores := jsondb._store_row(store);
+BEGIN
+    UPDATE jsondb.stores s SET watched = COALESCE("on", false), def_version = s.def_version + 1
+    WHERE s.id = r.id;
+    PERFORM jsondb._invalidate();
+END $$;
+
+CREATE FUNCTION jsondb.stores() RETURNS TABLE (name text, definition jsonb)
+LANGUAGE sql STABLE AS $$
+    SELECT s.name, jsondb._definition(s) FROM jsondb.stores s ORDER BY s.name
+$$;
+
+-- apply_store({"name", "key_path", "auto_increment", "watched", "indexes": [{"name",
+-- "key_path", "unique", "multi_entry"}]}): create what is missing, drop indexes
+-- no longer listed; a different key path / generator / index definition fails.
+CREATE FUNCTION jsondb.apply_store(definition jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    nm text := definition->>'name';
+    kp jsonb := definition->'key_path';
+    ai boolean := COALESCE((definition->>'auto_increment')::boolean, false);
+    r jsondb.stores;
+    want jsonb;
+    have jsonb;
+    ikp jsonb;
+BEGIN
+    IF jsonb_typeof(definition) IS DISTINCT FROM 'object' OR nm IS NULL OR kp IS NULL THEN
+        RAISE EXCEPTION 'jsondb.apply_store: the definition needs "name" and "key_path"' USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM jsondb.stores s WHERE s.name = nm) THEN
+        PERFORM jsondb._create_store(nm, kp, ai);
+    END IF;
+    r := jsondb._store_row(nm);
+    IF r.key_path <> kp OR r.auto_increment <> ai THEN
+        RAISE EXCEPTION 'jsondb.apply_store: store "%" exists with a different key path or key generator', nm
+            USING ERRCODE = '42P17',
+                  DETAIL = format('existing: key_path %s, auto_increment %s; requested: key_path %s, auto_increment %s',
+                                  r.key_path, r.auto_increment, kp, ai);
+    END IF;
+    IF definition ? 'watched' AND r.watched <> (definition->>'watched')::boolean THEN
+        PERFORM jsondb.watch(nm, (definition->>'watched')::boolean);
+    END IF;
+    -- conflicts first, so that a failing definition changes nothing
+    FOR want IN SELECT * FROM jsonb_array_elements(COALESCE(definition->'indexes', '[]')) LOOP
+        ikp := want->'key_path';
+        IF jsonb_typeof(ikp) = 'array' AND jsonb_array_length(ikp) = 1 THEN ikp := ikp->0; END IF;
+        SELECT i INTO have FROM jsonb_array_elements(r.indexes) i WHERE i->>'name' = want->>'name';
+        IF have IS NOT NULL AND (have->'key_path' <> ikp
+                OR (have->>'unique')::boolean <> COALESCE((want->>'unique')::boolean, false)
+                OR (have->>'multi_entry')::boolean <> COALESCE((want->>'multi_entry')::boolean, false)) THEN
+            RAISE EXCEPTION 'jsondb.apply_store: index "%" of store "%" exists with a different definition',
+                want->>'name', nm USING ERRCODE = '42P17',
+                DETAIL = format('existing: %s; requested: %s', have - 'id', want);
+        END IF;
+    END LOOP;
+    FOR have IN SELECT * FROM jsonb_array_elements(r.indexes) LOOP
+        IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(definition->'indexes', '[]')) w
+                       WHERE w->>'name' = have->>'name') THEN
+            PERFORM jsondb.delete_index(nm, have->>'name');
+        END IF;
+    END LOOP;
+    FOR want IN SELECT * FROM jsonb_array_elements(COALESCE(definition->'indexes', '[]')) LOOP
+        IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(r.indexes) i WHERE i->>'name' = want->>'name') THEN
+            ikp := want->'key_path';
+            PERFORM jsondb.create_index(nm, want->>'name',
+                CASE WHEN jsonb_typeof(ikp) = 'array'
+                     THEN ARRAY(SELECT jsonb_array_elements_text(ikp)) ELSE ARRAY[ikp #>> '{}'] END,
+                COALESCE((want->>'unique')::boolean, false), COALESCE((want->>'multi_entry')::boolean, false));
+        END IF;
+    END LOOP;
+    RETURN (SELECT jsondb._definition(s) FROM jsondb.stores s WHERE s.name = nm);
+END $$;
+
+-- documents
+CREATE FUNCTION jsondb.put(store text, doc jsonb, expected_version bigint DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'jsondb_put' LANGUAGE C VOLATILE;
+CREATE FUNCTION jsondb.add(store text, doc jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'jsondb_add' LANGUAGE C VOLATILE;
+CREATE FUNCTION jsondb.get(store text, key jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'jsondb_get' LANGUAGE C VOLATILE;
+CREATE FUNCTION jsondb.get_with_meta(store text, key jsonb,
+                                     OUT key jsonb, OUT doc jsonb, OUT version bigint)
+    AS 'MODULE_PATHNAME', 'jsondb_get_with_meta' LANGUAGE C VOLATILE;
+CREATE FUNCTION jsondb.delete(store text, key jsonb) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'jsondb_delete' LANGUAGE C VOLATILE;
+CREATE FUNCTION jsondb.patch(store text, key jsonb, delta jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'jsondb_patch' LANGUAGE C VOLATILE;
+CREATE FUNCTION jsondb.merge_patch(target jsonb, patch jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'jsondb_merge_patch' LANGUAGE C IMMUTABLE STRICT;
+
+-- ranges: lower/upper NULL = unbounded; count NULL/0 = all
+CREATE FUNCTION jsondb.delete_range(store text, lower jsonb DEFAULT NULL, upper jsonb DEFAULT NULL,
+                                    lower_open boolean DEFAULT false, upper_open boolean DEFAULT false)
+    RETURNS bigint AS 'MODULE_PATHNAME', 'jsondb_delete_range' LANGUAGE C VOLATILE;
+CREATE FUNCTION jsondb.count(store text, lower jsonb DEFAULT NULL, upper jsonb DEFAULT NULL,
+                             lower_open boolean DEFAULT false, upper_open boolean DEFAULT false)
+    RETURNS bigint AS 'MODULE_PATHNAME', 'jsondb_count' LANGUAGE C VOLATILE;
+CREATE FUNCTION jsondb.get_all(store text, lower jsonb DEFAULT NULL, upper jsonb DEFAULT NULL,
+                               lower_open boolean DEFAULT false, upper_open boolean DEFAULT false,
+                               count bigint DEFAULT NULL, direction text DEFAULT 'next')
+    RETURNS SETOF jsonb AS 'MODULE_PATHNAME', 'jsondb_get_all' LANGUAGE C VOLATILE ROWS 100;
+CREATE FUNCTION jsondb.get_all_keys(store text, lower jsonb DEFAULT NULL, upper jsonb DEFAULT NULL,
+                                    lower_open boolean DEFAULT false, upper_open boolean DEFAULT false,
+                                    count bigint DEFAULT NULL, direction text DEFAULT 'next')
+    RETURNS SETOF jsonb AS 'MODULE_PATHNAME', 'jsondb_get_all_keys' LANGUAGE C VOLATILE ROWS 100;
+CREATE FUNCTION jsondb.get_by_index(store text, index text, value jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'jsondb_get_by_index' LANGUAGE C VOLATILE;
+CREATE FUNCTION jsondb.range_by_index(store text, index text, lower jsonb DEFAULT NULL,
+                                      upper jsonb DEFAULT NULL, lower_open boolean DEFAULT false,
+                                      upper_open boolean DEFAULT false, count bigint DEFAULT NULL,
+                                      direction text DEFAULT 'next')
+    RETURNS TABLE (index_key jsonb, key jsonb, doc jsonb)
+    AS 'MODULE_PATHNAME', 'jsondb_range_by_index' LANGUAGE C VOLATILE ROWS 100;
+
+CREATE FUNCTION jsondb.query(store text, filter jsonb, order_by text DEFAULT NULL,
+                             direction text DEFAULT 'next', lim bigint DEFAULT NULL, off bigint DEFAULT 0)
+    RETURNS SETOF jsonb AS 'MODULE_PATHNAME', 'jsondb_query' LANGUAGE C VOLATILE ROWS 100;
+CREATE FUNCTION jsondb.explain(store text, filter jsonb, order_by text DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'jsondb_explain' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jsondb.changes(store text, since bigint DEFAULT 0, lim bigint DEFAULT 1000)
+    RETURNS TABLE (seq bigint, op text, key jsonb, version bigint)
+    AS 'MODULE_PATHNAME', 'jsondb_changes' LANGUAGE C VOLATILE ROWS 100;
+
+REVOKE ALL ON FUNCTION jsondb._purge_store(int), jsondb._purge_index(int, int),
+    jsondb._purge_database(), jsondb._backfill_index(text, text), jsondb._invalidate(),
+    jsondb._lock_store_ddl(int) FROM PUBLIC;

@@ -166,6 +166,7 @@ flowdb_cursor_open(MemoryContext mcxt, const FlowdbScanBounds *b)
 	/* own writes may hide engine records: apply the limit after merging */
 	spec.limit = (c->nview == 0 && c->nranges == 0) ? b->limit : 0;
 	lsm_read_options_init(&ro);
+	ro.snapshot = b->snapshot;
 
 	c->ref = flowdb_iter_open(mcxt, &ro, &spec);
 	MemoryContextSwitchTo(old);

@@ -24,6 +24,8 @@
 #define ATTACH_POLL_MS 20
 
 static lsm_db *backend_db = NULL;
+
+void		(*flowdb_before_detach_hook) (lsm_db *db) = NULL;
 static bool exit_callback_registered = false;
 
 /* Open iterators of this backend (doubly linked, head sentinel-less). */
@@ -150,6 +152,8 @@ detach_at_exit(int code, Datum arg)
 		return;
 	while (open_iters)
 		flowdb_iter_close(open_iters);
+	if (flowdb_before_detach_hook)
+		flowdb_before_detach_hook(db);
 	flowdb_xact_before_detach(db);
 	backend_db = NULL;
 	lsm_detach(db);

@@ -106,6 +106,10 @@ extern FlowdbIterRef *flowdb_iter_open(MemoryContext owner, const lsm_read_optio
 									   const lsm_scan_spec *spec);
 extern void flowdb_iter_close(FlowdbIterRef *ref);
 
+/* Called before the backend detaches from the engine (after its iterators
+ * are closed): JsonDB releases its transaction snapshot. */
+extern void (*flowdb_before_detach_hook) (lsm_db *db);
+
 /* ----------------------------------------------------------------- keys */
 
 #define FLOWDB_KIND_KEYSPACE 'k'	/* SQL function key spaces */
@@ -181,6 +185,12 @@ extern void flowdb_xact_register(void);
 extern void flowdb_xact_put(const uint8 *key, int key_len, int64 ts, int64 expire_at,
 							const uint8 *value, int value_len);
 extern void flowdb_xact_delete(const uint8 *key, int key_len, int64 ts);
+/* The same without assigning a Postgres xid (JsonDB; see xact.c). */
+extern void flowdb_xact_put_xidless(const uint8 *key, int key_len, int64 ts, int64 expire_at,
+									const uint8 *value, int value_len);
+extern void flowdb_xact_delete_xidless(const uint8 *key, int key_len, int64 ts);
+/* Called at PRE_COMMIT before the batch is built (JsonDB validation). */
+extern void (*flowdb_xact_pre_commit_hook) (void);
 extern void flowdb_xact_delete_range(const uint8 *start, int start_len,
 									 const uint8 *end, int end_len);
 extern FlowdbOwnWrite flowdb_xact_lookup(const uint8 *key, int key_len, int64 ts, int64 now,
@@ -209,6 +219,7 @@ typedef struct FlowdbScanBounds
 				ts_max;
 	bool		reverse;
 	uint64		limit;			/* 0 = none */
+	const lsm_snapshot *snapshot;	/* engine reads through it; NULL = latest */
 } FlowdbScanBounds;
 
 /* Open in memory context `mcxt` (which owns the engine iterator). */

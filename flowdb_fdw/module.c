@@ -16,6 +16,7 @@
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+extern void jsondb_init(void);	/* jsondb/ddl.c */
 
 void
 _PG_init(void)
@@ -34,4 +35,5 @@ _PG_init(void)
 	flowdb_xact_register();
 	flowdb_keyspace_cache_register();
 	fdw_table_cache_register();
+	jsondb_init();
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — every FlowDB test, as root on Debian 12 (installs what it needs):
 #   engine tests, the same under ASan/UBSan, the fuzzers briefly, the
-#   pg_regress suites and the TAP tests (crash recovery and friends).
+#   pg_regress suites, the pg_isolation_regress suites and the TAP tests
+#   (crash recovery and friends).
 # Ends with one line "N passed, N failed" summed over all of them; exits
 # non-zero if anything failed.
 set -uo pipefail
@@ -68,6 +69,7 @@ counted_step asan     make -C lsm asan
 fuzz_step
 build_step
 counted_step regress  make installcheck
+counted_step isolation make isolationcheck   # jsondb (issue 6): pg_isolation_regress
 counted_step tap      ./test/run_crash_test.sh
 
 echo "logs: $LOG"

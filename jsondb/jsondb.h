@@ -1,0 +1,218 @@
+/*
+ * jsondb.h — JsonDB: IndexedDB-style document stores on the flowdb engine.
+ *
+ * Pieces (one file each):
+ *   key.c       IndexedDB keys: validity, the order-preserving byte encoding
+ *               (number < date < string < binary < array), decoding, the
+ *               tagged JSON forms, key paths and their evaluation.
+ *   catalog.c   store / index definitions (table jsondb.stores), a per-backend
+ *               cache, engine key layout of a store.
+ *   txn.c       the transaction: engine snapshot at the first call, reads
+ *               merged with own writes, the OCC read/write set, the
+ *               pre-commit hook (store locks, validation, change log, NOTIFY).
+ *   docs.c      documents: put / add / get / delete / patch, index
+ *               maintenance, auto-increment, versions.
+ *   read.c      ranges: count / get_all / get_all_keys / index reads.
+ *   query.c     the JSON filter query and its explain.
+ *   changes.c   the change feed reader.
+ *
+ * Engine key layout (all under the database prefix D | 'j', see keys.c):
+ *
+ *   D 'j' S 'd' <pk>              document: value = version (8 bytes BE) | jsonb
+ *   D 'j' S 'i' I <ik> [<pk>]     index entry: non-unique indexes append the
+ *                                 primary key to the key (value empty);
+ *                                 unique ones store it as the value
+ *   D 'j' S 'g'                   key generator: next key (8 bytes BE)
+ *   D 'j' S 'm'                   change-log meta: last seq, first kept seq
+ *   D 'j' S 'c' <seq 8 bytes BE>  change-log entry
+ *
+ * S is the store id (4 bytes BE), I the index id (2 bytes BE), <pk>/<ik>
+ * encoded keys (self-delimiting, so concatenation keeps (ik, pk) order).
+ */
+#ifndef JSONDB_H
+#define JSONDB_H
+
+#include "flowdb.h"
+
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+/* ------------------------------------------------------------------ keys */
+
+#define JDB_TAG_NUMBER 0x10
+#define JDB_TAG_DATE   0x20
+#define JDB_TAG_STRING 0x30
+#define JDB_TAG_BINARY 0x40
+#define JDB_TAG_ARRAY  0x50
+#define JDB_KEY_END    0x00
+
+/* A key path: '' (the whole value: nsegs 0) or dotted identifiers. */
+typedef struct JdbPath
+{
+	int			nsegs;
+	char	  **segs;
+} JdbPath;
+
+/* A store or index key path: one path, or an array of them (compound). */
+typedef struct JdbKeyPath
+{
+	bool		is_array;
+	int			npaths;
+	JdbPath    *paths;
+} JdbKeyPath;
+
+/* Parse and validate a key path given as jsonb ("a.b" or ["a", "b"]);
+ * raises 42602-class errors naming `what` when it is not valid. */
+extern void jdb_keypath_parse(Jsonb *kp, JdbKeyPath *out, const char *what);
+extern void jdb_path_parse(const char *s, JdbPath *out, const char *what);
+
+/* Encode a JSON value as a key, appending to `out`.  false (and *why) if it
+ * is not a valid key.  Never raises for invalid input. */
+extern bool jdb_encode_value(JsonbValue *v, StringInfo out, const char **why);
+/* The same for a whole jsonb datum. */
+extern bool jdb_encode_jsonb(Jsonb *j, StringInfo out, const char **why);
+/* Encode or raise 22023 "invalid key". */
+extern void jdb_encode_jsonb_or_error(Jsonb *j, StringInfo out, const char *what);
+
+/* Evaluate key path kp on doc: encode the key to out.  Returns
+ *   JDB_EVAL_OK        key encoded
+ *   JDB_EVAL_MISSING   a path does not resolve
+ *   JDB_EVAL_INVALID   it resolves to something that is not a valid key (*why) */
+typedef enum
+{
+	JDB_EVAL_OK,
+	JDB_EVAL_MISSING,
+	JDB_EVAL_INVALID
+} JdbEval;
+extern JdbEval jdb_eval_keypath(Jsonb *doc, const JdbKeyPath *kp, StringInfo out,
+								const char **why);
+/* The value at path in doc (NULL if it does not resolve); *v filled. */
+extern bool jdb_path_value(Jsonb *doc, const JdbPath *p, JsonbValue *v);
+/* Multi-entry: encoded distinct valid keys of the array at the path (or the
+ * single key if it is not an array).  Returns a List of StringInfo. */
+extern List *jdb_eval_multi(Jsonb *doc, const JdbKeyPath *kp);
+
+/* Decode one encoded key at *p (advanced) to JSON text appended to out. */
+extern bool jdb_decode_key(const uint8 **p, const uint8 *end, StringInfo out);
+extern Jsonb *jdb_key_to_jsonb(const uint8 *p, int len);
+/* Length of the encoded key at p (self-delimiting), -1 if malformed. */
+extern int	jdb_key_length(const uint8 *p, int len);
+/* The number in an encoded number key, if it is one. */
+extern bool jdb_key_number(const uint8 *p, int len, double *d);
+extern void jdb_encode_number(StringInfo out, double d);
+
+/* Jsonb doc with a value set at path (creating objects); false if a step
+ * is not an object. */
+extern Jsonb *jdb_inject_key(Jsonb *doc, const JdbPath *p, double key, bool *ok);
+
+/* --------------------------------------------------------------- catalog */
+
+#define JDB_MAX_NAME 63
+
+typedef struct JdbIndex
+{
+	char		name[JDB_MAX_NAME + 1];
+	int			id;
+	JdbKeyPath	kp;
+	bool		unique;
+	bool		multi_entry;
+} JdbIndex;
+
+typedef struct JdbStore
+{
+	char		name[JDB_MAX_NAME + 1];
+	int32		id;
+	int64		def_version;	/* bumped by every definition change */
+	JdbKeyPath	kp;
+	bool		auto_increment;
+	bool		watched;
+	int			nindexes;
+	JdbIndex   *indexes;
+	uint8		prefix[9];		/* D 'j' S */
+} JdbStore;
+
+/* Look a store up (cache; 42P01 if unknown).  Valid until the next cache
+ * invalidation: do not keep across calls. */
+extern JdbStore *jdb_store_lookup(const char *name);
+extern JdbStore *jdb_store_lookup_text(text *name);
+extern JdbIndex *jdb_index_lookup(JdbStore *s, const char *name);
+extern void jdb_catalog_register(void);
+extern void jdb_txn_register(void);
+extern void jsondb_init(void);
+
+/* engine keys */
+extern void jdb_doc_key(const JdbStore *s, StringInfo out, const uint8 *pk, int pklen);
+extern void jdb_sub_prefix(const JdbStore *s, char sub, StringInfo out);
+extern void jdb_index_prefix(const JdbStore *s, const JdbIndex *ix, StringInfo out);
+extern void jdb_store_prefix_of(int32 store_id, uint8 *out9);
+
+/* ------------------------------------------------------------ transaction */
+
+/* Start (idempotent) the jsondb part of the current transaction: engine
+ * snapshot, callbacks. */
+extern void jdb_txn_begin(void);
+extern const lsm_snapshot *jdb_txn_snapshot(void);
+
+/* Read key: own writes first, then the snapshot.  Returns true and a
+ * palloc'd copy in *val / *len if present.  `track` records the value seen
+ * in the OCC read set. */
+extern bool jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track);
+/* Read the latest committed value (ignoring the snapshot and own writes). */
+extern bool jdb_read_latest(const uint8 *key, int klen, uint8 **val, int *vlen);
+/* Record that the snapshot showed (val, vlen) or absence for key. */
+extern void jdb_track(const uint8 *key, int klen, const uint8 *val, int vlen, bool present);
+/* Buffer writes (atomic with the transaction). */
+extern void jdb_write_put(const JdbStore *s, const uint8 *key, int klen, const uint8 *val, int vlen);
+extern void jdb_write_delete(const JdbStore *s, const uint8 *key, int klen);
+/* Take the store's transaction lock (key generator, definition changes). */
+extern void jdb_lock_store(int32 store_id, bool exclusive);
+/* Record the definition version a write used. */
+extern void jdb_note_store_write(const JdbStore *s);
+
+/* Scans merged with own writes, through the snapshot. */
+typedef struct JdbScan JdbScan;
+extern JdbScan *jdb_scan_open(const uint8 *prefix, int plen, const uint8 *lo, int lolen,
+							  bool lo_excl, const uint8 *hi, int hilen, bool hi_incl,
+							  bool reverse);
+extern bool jdb_scan_next(JdbScan *sc, lsm_record *rec);
+/* true: scans read the latest committed state, not the snapshot (backfill) */
+extern bool jdb_scan_latest;
+extern void jdb_scan_close(JdbScan *sc);
+
+/* ------------------------------------------------------------ documents */
+
+#define JDB_MAX_DOC_BYTES (8 * 1024 * 1024)
+
+/* A document as stored: version + jsonb. */
+extern Jsonb *jdb_doc_decode(const uint8 *val, int vlen, uint64 *version);
+extern Jsonb *jdb_get_doc(JdbStore *s, const uint8 *pk, int pklen, uint64 *version);
+extern void jdb_delete_doc(JdbStore *s, const uint8 *pk, int pklen, Jsonb *old_doc);
+extern void jdb_index_backfill(JdbStore *s, JdbIndex *ix);
+extern Jsonb *jdb_merge_patch(Jsonb *target, Jsonb *patch);
+
+/* A key range over encoded keys under a prefix: [lo, hi) engine bounds. */
+typedef struct JdbRange
+{
+	StringInfoData lo;			/* inclusive engine lower bound */
+	StringInfoData hi;			/* exclusive engine upper bound; len 0 = none */
+	bool		has_hi;
+} JdbRange;
+/* lower/upper: encoded keys or NULL (unbounded). */
+extern void jdb_range_make(JdbRange *r, const char *prefix, int plen,
+						   const StringInfo lower, bool lower_open,
+						   const StringInfo upper, bool upper_open);
+extern bool jdb_scan_tracks(const lsm_record *rec);
+/* Documents of index entries in engine range r; dir: 0 next, 1 nextunique,
+ * 2 prev, 3 prevunique.  visit returns false to stop. */
+typedef bool (*JdbIndexVisit) (void *arg, const uint8 *ik, int iklen, const uint8 *pk, int pklen,
+							   Jsonb *doc);
+extern void jdb_scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
+								 JdbIndexVisit visit, void *arg);
+
+/* Change-log retention per store (entries). */
+#define JDB_CHANGE_RETENTION 100000
+#define JDB_CHANGE_TRIM_STEP 1024
+#define JDB_NOTIFY_CHANNEL "jsondb_changes"
+
+#endif							/* JSONDB_H */

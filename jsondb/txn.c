@@ -1,0 +1,678 @@
+/*
+ * txn.c — JsonDB calls inside a Postgres transaction.
+ *
+ * Snapshot.  The first jsondb call of a transaction pins an engine snapshot;
+ * every read goes to the transaction's own buffered writes first (xact.c's
+ * buffer, so savepoints work), then to that snapshot.  The snapshot is
+ * released when TopTransactionContext goes away (after the transaction's
+ * portals and their iterators), or before the backend detaches.
+ *
+ * Writes are buffered in xact.c without a Postgres xid: a transaction that
+ * touches only JsonDB commits with one engine-WAL fsync.
+ *
+ * Commit (the pre-commit hook, before xact.c builds the engine batch), only
+ * for transactions that wrote to a store:
+ *   1. lock every store the transaction wrote (exclusive) or read (share),
+ *      in store-id order.  Locks are Postgres advisory-style locks on
+ *      (database, 'JD', store id), held until after the batch is published,
+ *      so validation, the change-log sequence and publication are atomic
+ *      with respect to other committers of those stores;
+ *   2. a store whose definition changed since the transaction used it
+ *      (another session's create/delete_index) fails the commit (40001);
+ *   3. OCC validation: every document (and unique-index entry) the
+ *      transaction read or wrote must still have the value its snapshot
+ *      showed; otherwise 40001 (23505 for a unique entry taken by another
+ *      document).  Range reads validate the documents they returned, not the
+ *      absence of others (no phantom protection);
+ *   4. the change log: each changed document gets the store's next sequence
+ *      number (commit order, because of 1), written in the same batch;
+ *   5. watched stores queue a NOTIFY per change (delivered after commit).
+ * Read-only transactions skip all of it: they read one snapshot, which is a
+ * consistent prefix of the commit order.
+ */
+#include "jsondb.h"
+
+#include "access/xact.h"
+#include "commands/async.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#define JDB_LOCK_FIELD4 0x4A44	/* 'JD': distinct from user advisory locks (1, 2) */
+
+typedef struct KeyRef
+{
+	const uint8 *key;
+	uint32		len;
+} KeyRef;
+
+typedef struct Tracked
+{
+	KeyRef		ref;			/* hash key; bytes in TopTransactionContext */
+	bool		present;
+	uint64		hash;
+	uint32		vlen;
+} Tracked;
+
+typedef struct StoreUse
+{
+	int32		id;
+	char		name[JDB_MAX_NAME + 1];
+	int64		def_version;
+	bool		written;
+	bool		ddl;
+} StoreUse;
+
+static bool active = false;
+static lsm_snapshot *snap = NULL;
+static lsm_db *snap_db = NULL;
+static HTAB *tracked = NULL;
+static StoreUse *uses = NULL;
+static int	nuses = 0;
+static int	uses_cap = 0;
+static MemoryContextCallback release_cb;
+
+bool		jdb_scan_latest = false;
+
+/* ---------------------------------------------------------- lifecycle */
+
+static void
+release_snapshot(void *arg)
+{
+	if (snap && snap_db && flowdb_db_if_attached() == snap_db)
+		lsm_snapshot_release(snap_db, snap);
+	snap = NULL;
+	snap_db = NULL;
+	active = false;
+	tracked = NULL;
+	uses = NULL;
+	nuses = uses_cap = 0;
+}
+
+static void
+before_detach(lsm_db *db)
+{
+	release_snapshot(NULL);
+}
+
+static uint32
+keyref_hash(const void *k, Size ks)
+{
+	const KeyRef *r = k;
+
+	return hash_bytes(r->key, r->len);
+}
+
+static int
+keyref_match(const void *a, const void *b, Size ks)
+{
+	const KeyRef *x = a,
+			   *y = b;
+
+	if (x->len != y->len)
+		return 1;
+	return memcmp(x->key, y->key, x->len);
+}
+
+void
+jdb_txn_begin(void)
+{
+	lsm_db	   *db;
+	lsm_status	st;
+	HASHCTL		ctl;
+
+	if (active)
+		return;
+	db = flowdb_db();
+	st = lsm_snapshot_acquire(db, &snap);
+	if (st != LSM_OK)
+	{
+		snap = NULL;
+		flowdb_raise(st, "jsondb: taking the transaction snapshot");
+	}
+	snap_db = db;
+	active = true;
+	release_cb.func = release_snapshot;
+	release_cb.arg = NULL;
+	MemoryContextRegisterResetCallback(TopTransactionContext, &release_cb);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(KeyRef);
+	ctl.entrysize = sizeof(Tracked);
+	ctl.hash = keyref_hash;
+	ctl.match = keyref_match;
+	ctl.hcxt = TopTransactionContext;
+	tracked = hash_create("jsondb read set", 64, &ctl,
+						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+const lsm_snapshot *
+jdb_txn_snapshot(void)
+{
+	jdb_txn_begin();
+	return snap;
+}
+
+/* ------------------------------------------------------------- reads */
+
+static int32
+key_store_id(const uint8 *key, int klen)
+{
+	if (klen < 9)
+		return -1;
+	return (int32) ((uint32) key[5] << 24 | (uint32) key[6] << 16 | (uint32) key[7] << 8 | key[8]);
+}
+
+static StoreUse *
+store_use(int32 id)
+{
+	for (int i = 0; i < nuses; i++)
+		if (uses[i].id == id)
+			return &uses[i];
+	if (nuses == uses_cap)
+	{
+		uses_cap = uses_cap ? uses_cap * 2 : 8;
+		uses = uses ? repalloc(uses, uses_cap * sizeof(StoreUse))
+			: MemoryContextAlloc(TopTransactionContext, uses_cap * sizeof(StoreUse));
+	}
+	memset(&uses[nuses], 0, sizeof(StoreUse));
+	uses[nuses].id = id;
+	uses[nuses].def_version = -1;
+	return &uses[nuses++];
+}
+
+void
+jdb_track(const uint8 *key, int klen, const uint8 *val, int vlen, bool present)
+{
+	KeyRef		r = {key, (uint32) klen};
+	Tracked    *t;
+	bool		found;
+
+	jdb_txn_begin();
+	t = hash_search(tracked, &r, HASH_ENTER, &found);
+	if (found)
+		return;					/* the first sight is what the snapshot showed */
+	t->ref.key = MemoryContextAlloc(TopTransactionContext, klen);
+	memcpy((uint8 *) t->ref.key, key, klen);
+	t->ref.len = klen;
+	t->present = present;
+	t->vlen = present ? vlen : 0;
+	t->hash = present ? hash_bytes_extended(val, vlen, 0) : 0;
+	(void) store_use(key_store_id(key, klen));
+}
+
+static bool
+engine_get(const lsm_snapshot *s, const uint8 *key, int klen, uint8 **val, int *vlen)
+{
+	lsm_read_options ro;
+	lsm_value	v = {0};
+	lsm_status	st;
+
+	lsm_read_options_init(&ro);
+	ro.snapshot = s;
+	st = lsm_get(flowdb_db(), &ro, key, klen, 0, &v);
+	if (st == LSM_NOT_FOUND)
+	{
+		lsm_value_free(&v);
+		return false;
+	}
+	if (st != LSM_OK)
+	{
+		flowdb_capture_error(st);
+		lsm_value_free(&v);
+		flowdb_raise_captured("jsondb: reading");
+	}
+	*vlen = (int) v.len;
+	*val = palloc(Max(v.len, 1));
+	memcpy(*val, v.data, v.len);
+	lsm_value_free(&v);
+	return true;
+}
+
+bool
+jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track)
+{
+	const FlowdbOp *op;
+	bool		present;
+
+	jdb_txn_begin();
+	switch (flowdb_xact_lookup(key, klen, 0, 0, &op))
+	{
+		case FLOWDB_OWN_PUT:
+			*val = op->value;
+			*vlen = op->value_len;
+			return true;
+		case FLOWDB_OWN_GONE:
+			return false;
+		case FLOWDB_OWN_NONE:
+			break;
+	}
+	present = engine_get(snap, key, klen, val, vlen);
+	if (track)
+		jdb_track(key, klen, present ? *val : NULL, present ? *vlen : 0, present);
+	return present;
+}
+
+bool
+jdb_read_latest(const uint8 *key, int klen, uint8 **val, int *vlen)
+{
+	return engine_get(NULL, key, klen, val, vlen);
+}
+
+/* ------------------------------------------------------------ writes */
+
+void
+jdb_note_store_write(const JdbStore *s)
+{
+	StoreUse   *u;
+
+	jdb_txn_begin();
+	u = store_use(s->id);
+	u->written = true;
+	if (u->def_version < 0)
+	{
+		u->def_version = s->def_version;
+		strlcpy(u->name, s->name, sizeof(u->name));
+	}
+}
+
+void
+jdb_write_put(const JdbStore *s, const uint8 *key, int klen, const uint8 *val, int vlen)
+{
+	jdb_note_store_write(s);
+	flowdb_xact_put_xidless(key, klen, 0, 0, val, vlen);
+}
+
+void
+jdb_write_delete(const JdbStore *s, const uint8 *key, int klen)
+{
+	jdb_note_store_write(s);
+	flowdb_xact_delete_xidless(key, klen, 0);
+}
+
+static void
+lock_store(int32 id, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, (uint32) id, JDB_LOCK_FIELD4);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
+void
+jdb_lock_store(int32 store_id, bool exclusive)
+{
+	jdb_txn_begin();
+	lock_store(store_id, exclusive ? ExclusiveLock : ShareLock);
+}
+
+PG_FUNCTION_INFO_V1(jsondb_lock_store_ddl);
+
+/* _lock_store_ddl(store_id int): DDL on a store holds it exclusively */
+Datum
+jsondb_lock_store_ddl(PG_FUNCTION_ARGS)
+{
+	StoreUse   *u;
+
+	jdb_txn_begin();
+	lock_store(PG_GETARG_INT32(0), ExclusiveLock);
+	u = store_use(PG_GETARG_INT32(0));
+	u->ddl = true;
+	PG_RETURN_VOID();
+}
+
+/* -------------------------------------------------------------- scans */
+
+struct JdbScan
+{
+	FlowdbCursor *cur;
+	const uint8 *lo;
+	int			lolen;
+	bool		lo_excl;
+	MemoryContext cxt;
+};
+
+JdbScan *
+jdb_scan_open(const uint8 *prefix, int plen, const uint8 *lo, int lolen, bool lo_excl,
+			  const uint8 *hi, int hilen, bool hi_incl, bool reverse)
+{
+	FlowdbScanBounds b;
+	JdbScan    *sc = palloc0(sizeof(JdbScan));
+
+	jdb_txn_begin();
+	memset(&b, 0, sizeof(b));
+	b.prefix = prefix;
+	b.prefix_len = plen;
+	b.lo = lo;
+	b.lo_len = lo ? lolen : 0;
+	b.hi = hi;
+	b.hi_len = hi ? hilen : 0;
+	b.hi_inclusive = hi_incl;
+	b.ts_min = 0;
+	b.ts_max = 0;
+	b.reverse = reverse;
+	b.snapshot = jdb_scan_latest ? NULL : snap;
+	sc->lo = lo;
+	sc->lolen = lolen;
+	sc->lo_excl = lo_excl && lo != NULL;
+	sc->cxt = CurrentMemoryContext;
+	sc->cur = flowdb_cursor_open(CurrentMemoryContext, &b);
+	return sc;
+}
+
+bool
+jdb_scan_next(JdbScan *sc, lsm_record *rec)
+{
+	while (flowdb_cursor_next(sc->cur, rec))
+	{
+		if (sc->lo_excl && flowdb_key_cmp(rec->key, rec->key_len, sc->lo, sc->lolen) == 0)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+void
+jdb_scan_close(JdbScan *sc)
+{
+	flowdb_cursor_close(sc->cur);
+}
+
+/* ----------------------------------------------------------- pre-commit */
+
+static int
+int32_cmp(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+typedef struct Change
+{
+	const FlowdbOp *op;
+	int32		store;
+} Change;
+
+static int
+change_cmp(const void *a, const void *b)
+{
+	const Change *x = a,
+			   *y = b;
+	int			c;
+
+	if (x->store != y->store)
+		return (x->store > y->store) - (x->store < y->store);
+	c = flowdb_key_cmp(x->op->key, x->op->key_len, y->op->key, y->op->key_len);
+	if (c != 0)
+		return c;
+	return (x->op->seq > y->op->seq) - (x->op->seq < y->op->seq);
+}
+
+static int
+change_seq_cmp(const void *a, const void *b)
+{
+	const Change *x = a,
+			   *y = b;
+
+	return (x->op->seq > y->op->seq) - (x->op->seq < y->op->seq);
+}
+
+static void
+put_be64(uint8 *p, uint64 x)
+{
+	for (int i = 7; i >= 0; i--)
+		p[7 - i] = (uint8) (x >> (i * 8));
+}
+
+static uint64
+get_be64(const uint8 *p)
+{
+	uint64		x = 0;
+
+	for (int i = 0; i < 8; i++)
+		x = (x << 8) | p[i];
+	return x;
+}
+
+static void
+check_definitions(void)
+{
+	AcceptInvalidationMessages();
+	for (int i = 0; i < nuses; i++)
+	{
+		StoreUse   *u = &uses[i];
+		JdbStore   *s;
+
+		if (!u->written || u->ddl || u->def_version < 0)
+			continue;
+		s = jdb_store_lookup(u->name);
+		if (s->id != u->id || s->def_version != u->def_version)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("jsondb: could not serialize access: the definition of store \"%s\" "
+							"changed concurrently", u->name),
+					 errhint("Retry the transaction.")));
+	}
+}
+
+static void
+unique_violation(const Tracked *t)
+{
+	StoreUse   *u = store_use(key_store_id(t->ref.key, t->ref.len));
+	const char *ixname = "?";
+
+	if (u->name[0])
+	{
+		JdbStore   *s = jdb_store_lookup(u->name);
+		int			id = t->ref.key[10] << 8 | t->ref.key[11];
+
+		for (int i = 0; i < s->nindexes; i++)
+			if (s->indexes[i].id == id)
+				ixname = s->indexes[i].name;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("jsondb: duplicate key value violates unique index \"%s\" of store \"%s\"",
+					ixname, u->name),
+			 errdetail("Another transaction committed a document with the same index key.")));
+}
+
+static void
+validate(void)
+{
+	HASH_SEQ_STATUS seq;
+	Tracked    *t;
+
+	hash_seq_init(&seq, tracked);
+	while ((t = hash_seq_search(&seq)) != NULL)
+	{
+		uint8	   *val;
+		int			vlen;
+		bool		present = engine_get(NULL, t->ref.key, t->ref.len, &val, &vlen);
+
+		if (present == t->present &&
+			(!present || (t->vlen == (uint32) vlen && t->hash == hash_bytes_extended(val, vlen, 0))))
+			continue;
+		hash_seq_term(&seq);
+		if (present && t->ref.len > 9 && t->ref.key[9] == 'i')
+			unique_violation(t);
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("jsondb: could not serialize access due to a concurrent update"),
+				 errdetail("A document this transaction read or wrote was changed by a transaction "
+						   "that committed after this transaction's snapshot."),
+				 errhint("Retry the transaction.")));
+	}
+}
+
+/* Append change-log entries for the final document writes of one store. */
+static void
+log_changes(int32 store_id, Change *ch, int n, bool watched, const char *store_name)
+{
+	uint8		prefix[9];
+	StringInfoData meta_key;
+	uint8	   *mv;
+	int			mvlen;
+	uint64		last = 0,
+				first = 1;
+	uint8		mbuf[16];
+
+	jdb_store_prefix_of(store_id, prefix);
+	initStringInfo(&meta_key);
+	appendBinaryStringInfo(&meta_key, (char *) prefix, 9);
+	appendStringInfoChar(&meta_key, 'm');
+	if (jdb_read_latest((uint8 *) meta_key.data, meta_key.len, &mv, &mvlen) && mvlen == 16)
+	{
+		last = get_be64(mv);
+		first = get_be64(mv + 8);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		const FlowdbOp *op = ch[i].op;
+		StringInfoData k,
+					v;
+		uint8		b8[8];
+		uint64		version = 0;
+		const uint8 *pk = op->key + 10;
+		int			pklen = op->key_len - 10;
+
+		last++;
+		initStringInfo(&k);
+		appendBinaryStringInfo(&k, (char *) prefix, 9);
+		appendStringInfoChar(&k, 'c');
+		put_be64(b8, last);
+		appendBinaryStringInfo(&k, (char *) b8, 8);
+		if (op->kind == FLOWDB_OP_PUT && op->value_len >= 8)
+			version = get_be64(op->value);
+		initStringInfo(&v);
+		appendStringInfoChar(&v, op->kind == FLOWDB_OP_PUT ? 'p' : 'd');
+		put_be64(b8, version);
+		appendBinaryStringInfo(&v, (char *) b8, 8);
+		appendBinaryStringInfo(&v, (char *) pk, pklen);
+		flowdb_xact_put_xidless((uint8 *) k.data, k.len, 0, 0, (uint8 *) v.data, v.len);
+		if (watched)
+		{
+			StringInfoData payload;
+			Jsonb	   *kj = jdb_key_to_jsonb(pk, pklen);
+			char	   *kt = JsonbToCString(NULL, &kj->root, VARSIZE(kj));
+
+			initStringInfo(&payload);
+			appendStringInfoString(&payload, "{\"store\": ");
+			escape_json(&payload, store_name);
+			appendStringInfo(&payload, ", \"seq\": " UINT64_FORMAT ", \"key\": %s}", last,
+							 strlen(kt) < 7000 ? kt : "null");
+			Async_Notify(JDB_NOTIFY_CHANNEL, payload.data);
+		}
+	}
+	/* bounded retention: drop whole steps of the oldest entries */
+	if (last >= first + JDB_CHANGE_RETENTION + JDB_CHANGE_TRIM_STEP)
+	{
+		StringInfoData lo,
+					hi;
+		uint8		b8[8];
+		uint64		new_first = last - JDB_CHANGE_RETENTION + 1;
+
+		initStringInfo(&lo);
+		appendBinaryStringInfo(&lo, (char *) prefix, 9);
+		appendStringInfoChar(&lo, 'c');
+		initStringInfo(&hi);
+		appendBinaryStringInfo(&hi, lo.data, lo.len);
+		put_be64(b8, new_first);
+		appendBinaryStringInfo(&hi, (char *) b8, 8);
+		flowdb_xact_delete_range((uint8 *) lo.data, lo.len, (uint8 *) hi.data, hi.len);
+		first = new_first;
+	}
+	put_be64(mbuf, last);
+	put_be64(mbuf + 8, first);
+	flowdb_xact_put_xidless((uint8 *) meta_key.data, meta_key.len, 0, 0, mbuf, 16);
+}
+
+static void
+pre_commit(void)
+{
+	int			nops;
+	const FlowdbOp *ops;
+	uint8		dbp[5];
+	Change	   *ch;
+	int			nch = 0;
+	int32	   *ids;
+	int			nids = 0;
+	bool		any_write = false;
+
+	if (!active)
+		return;
+	ops = flowdb_xact_ops(&nops);
+	(void) flowdb_db_prefix(dbp, FLOWDB_KIND_JSONDB);
+	ch = palloc(Max(nops, 1) * sizeof(Change));
+	for (int i = 0; i < nops; i++)
+	{
+		const FlowdbOp *op = &ops[i];
+
+		if (op->key_len < 10 || memcmp(op->key, dbp, 5) != 0)
+			continue;
+		any_write = true;
+		if (op->kind != FLOWDB_OP_DELETE_RANGE && op->key[9] == 'd')
+		{
+			ch[nch].op = op;
+			ch[nch].store = key_store_id(op->key, op->key_len);
+			nch++;
+		}
+		store_use(key_store_id(op->key, op->key_len))->written = true;
+	}
+	if (!any_write)
+		return;
+
+	/* 1. store locks in id order */
+	ids = palloc(nuses * sizeof(int32));
+	for (int i = 0; i < nuses; i++)
+		ids[nids++] = uses[i].id;
+	qsort(ids, nids, sizeof(int32), int32_cmp);
+	for (int i = 0; i < nids; i++)
+		lock_store(ids[i], store_use(ids[i])->written ? ExclusiveLock : ShareLock);
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	check_definitions();		/* 2 */
+	validate();					/* 3 */
+
+	/* 4, 5: the final write of each document, per store, in write order */
+	qsort(ch, nch, sizeof(Change), change_cmp);
+	{
+		int			i = 0;
+
+		while (i < nch)
+		{
+			int32		sid = ch[i].store;
+			Change	   *fin = palloc(nch * sizeof(Change));
+			int			nfin = 0;
+			StoreUse   *u = store_use(sid);
+			JdbStore   *s = u->name[0] ? jdb_store_lookup(u->name) : NULL;
+
+			for (; i < nch && ch[i].store == sid; i++)
+				if (i + 1 == nch || ch[i + 1].store != sid ||
+					flowdb_key_cmp(ch[i].op->key, ch[i].op->key_len,
+								   ch[i + 1].op->key, ch[i + 1].op->key_len) != 0)
+					fin[nfin++] = ch[i];
+			/* write order (op seq) is the log order within the transaction */
+			qsort(fin, nfin, sizeof(Change), change_seq_cmp);
+			if (s && s->watched)
+				(void) GetTopTransactionId();	/* NOTIFY needs an xid: tagged commit */
+			log_changes(sid, fin, nfin, s && s->watched, u->name);
+		}
+	}
+	PopActiveSnapshot();
+}
+
+void
+jdb_txn_register(void)
+{
+	flowdb_xact_pre_commit_hook = pre_commit;
+	flowdb_before_detach_hook = before_detach;
+}
