@@ -175,6 +175,9 @@ enum FdwPrivateIndex
 	FDW_PRIV_LIMIT,				/* Integer: 1 = fdw_exprs ends with count, offset */
 	FDW_PRIV_NEEDED,			/* IntList of attnos to decode (0 = all) */
 	FDW_PRIV_DIRECT,			/* Integer: 1 = direct range delete */
+	FDW_PRIV_LIKE_RECHECK,		/* Integer: 1 = the local quals are only LIKEs
+								 * with run-time patterns, droppable when each
+								 * pattern turns out to be prefix + '%' */
 	FDW_PRIV_COUNT
 };
 

@@ -46,6 +46,8 @@ typedef struct FdwScanState
 	int			order;			/* 0, 1, -1 */
 	bool	   *needed;			/* per attribute; NULL = all */
 	bool		direct;
+	bool		like_recheck;	/* FDW_PRIV_LIKE_RECHECK */
+	ExprState  *saved_qual;		/* the scan's local quals */
 
 	MemoryContext scan_cxt;		/* bounds and cursors; reset on rescan */
 	bool		started;
@@ -115,20 +117,43 @@ eval_value(ExprState *es, Expr *e, ExprContext *econtext, bool *isnull)
 	return datumCopy(v, byval, typlen);
 }
 
-/* Evaluate the pushed values into bounds (in scan_cxt). */
+/* A LIKE pattern the engine scan enforces completely (prefix + '%'s). */
+static bool
+like_is_exact(Datum d, bool isnull)
+{
+	text	   *p;
+	char	   *prefix;
+	int			plen;
+	bool		whole,
+				eq;
+
+	if (isnull)
+		return true;			/* no row matches: the scan returns none */
+	p = DatumGetTextPP(d);
+	return fdw_like_prefix(VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p), &prefix, &plen, &whole, &eq) &&
+		(whole || eq);
+}
+
+/* Evaluate the pushed values into bounds (in scan_cxt).  If the only local
+ * quals are LIKEs whose run-time patterns the scan enforces exactly, skip
+ * them for this scan. */
 static void
-start_scan(FdwScanState *s, ExprContext *econtext)
+start_scan(FdwScanState *s, PlanState *ps, ExprContext *econtext)
 {
 	MemoryContext old = MemoryContextSwitchTo(s->scan_cxt);
 	ListCell   *k,
 			   *v,
 			   *e;
+	bool		drop_qual = s->like_recheck;
 
 	fdw_bounds_init(&s->b);
 	forthree(k, s->kinds, v, s->values, e, s->value_exprs)
 	{
 		bool		isnull;
 		Datum		d = eval_value(lfirst(v), lfirst(e), econtext, &isnull);
+
+		if ((FdwCondKind) lfirst_int(k) == FDW_KEY_LIKE && !like_is_exact(d, isnull))
+			drop_qual = false;
 
 		fdw_bounds_apply(&s->b, (FdwCondKind) lfirst_int(k), d, isnull,
 						 exprType((Node *) lfirst(e)));
@@ -151,6 +176,8 @@ start_scan(FdwScanState *s, ExprContext *econtext)
 		if (count == 0)
 			s->b.empty = true;
 	}
+	if (ps)
+		ps->qual = drop_qual ? NULL : s->saved_qual;
 	s->returned = 0;
 	s->next_key = 0;
 	s->range_done = false;
@@ -372,6 +399,8 @@ init_scan_state(FdwScanState *s, ForeignScanState *node, ForeignScan *fs)
 	s->kinds = list_nth(priv, FDW_PRIV_KINDS);
 	s->order = intVal(list_nth(priv, FDW_PRIV_ORDER));
 	s->direct = intVal(list_nth(priv, FDW_PRIV_DIRECT)) != 0;
+	s->like_recheck = intVal(list_nth(priv, FDW_PRIV_LIKE_RECHECK)) != 0;
+	s->saved_qual = node->ss.ps.qual;
 	nvalues = list_length(s->kinds);
 	foreach(lc, fs->fdw_exprs)
 	{
@@ -419,7 +448,7 @@ fdw_iterate(ForeignScanState *node)
 	lsm_record	rec;
 
 	if (!s->started)
-		start_scan(s, node->ss.ps.ps_ExprContext);
+		start_scan(s, &node->ss.ps, node->ss.ps.ps_ExprContext);
 	ExecClearTuple(slot);
 	CHECK_FOR_INTERRUPTS();
 	if (!next_record(s, &rec))
@@ -816,7 +845,7 @@ fdw_iterate_direct(ForeignScanState *node)
 
 	if (!s->started)
 	{
-		start_scan(s, node->ss.ps.ps_ExprContext);
+		start_scan(s, &node->ss.ps, node->ss.ps.ps_ExprContext);
 		/* count what goes, so DELETE reports its row count */
 		while (next_record(s, &rec))
 		{

@@ -25,7 +25,10 @@
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
 
 #define FDW_SEEK_COST 0.05
 #define FDW_RECORD_COST 0.004
@@ -40,6 +43,8 @@ typedef struct FdwRelInfo
 	int			nkey_eq;		/* pushed key equality clauses (seeks) */
 	double		scanned;		/* records the engine reads */
 } FdwRelInfo;
+
+static double prefix_correction(PlannerInfo *root, RelOptInfo *rel, FdwRelInfo *info);
 
 void
 fdw_get_rel_size(PlannerInfo *root, RelOptInfo *rel, Oid relid)
@@ -75,8 +80,62 @@ fdw_get_rel_size(PlannerInfo *root, RelOptInfo *rel, Oid relid)
 	if (rel->tuples < 0)		/* never analyzed */
 		rel->tuples = FDW_DEFAULT_ROWS;
 	set_baserel_size_estimates(root, rel);
+	rel->rows = clamp_row_est(Min(rel->tuples, rel->rows * prefix_correction(root, rel, info)));
 	sel = clauselist_selectivity(root, info->pushed, rel->relid, JOIN_INNER, NULL);
 	info->scanned = clamp_row_est(rel->tuples * sel);
+}
+
+/*
+ * The planner's LIKE / starts_with estimate from a histogram can be far too
+ * low for a prefix that is itself a common key (sensor.00042% matches all
+ * 200 points of sensor.00042).  Like Postgres' own prefix estimate, never go
+ * below the selectivity of key = prefix.  Returns the factor to apply.
+ */
+static double
+prefix_correction(PlannerInfo *root, RelOptInfo *rel, FdwRelInfo *info)
+{
+	double		factor = 1.0;
+	ListCell   *lc;
+
+	foreach(lc, info->pushed)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		FdwCond		c;
+		Const	   *k;
+		char	   *prefix;
+		int			plen;
+		bool		whole,
+					eq;
+		Var		   *var;
+		Expr	   *eqclause;
+		Selectivity pat_sel,
+					eq_sel;
+
+		if (!fdw_classify_clause(root, rel, info->table, ri, NULL, &c) ||
+			(c.kind != FDW_KEY_PREFIX && c.kind != FDW_KEY_LIKE) ||
+			!IsA(c.value, Const) || ((Const *) c.value)->constisnull)
+			continue;
+		k = (Const *) c.value;
+		if (c.kind == FDW_KEY_LIKE)
+		{
+			text	   *pat = DatumGetTextPP(k->constvalue);
+
+			if (!fdw_like_prefix(VARDATA_ANY(pat), VARSIZE_ANY_EXHDR(pat), &prefix, &plen,
+								 &whole, &eq) || plen == 0)
+				continue;
+			k = makeConst(TEXTOID, -1, info->table->key_collation, -1,
+						  PointerGetDatum(cstring_to_text_with_len(prefix, plen)), false, false);
+		}
+		var = makeVar(rel->relid, info->table->key_attno, TEXTOID, -1,
+					  info->table->key_collation, 0);
+		eqclause = make_opclause(TextEqualOperator, BOOLOID, false, (Expr *) var, (Expr *) k,
+								 InvalidOid, info->table->key_collation);
+		eq_sel = clause_selectivity(root, (Node *) eqclause, rel->relid, JOIN_INNER, NULL);
+		pat_sel = clause_selectivity(root, (Node *) ri, rel->relid, JOIN_INNER, NULL);
+		if (pat_sel > 0 && eq_sel > pat_sel)
+			factor *= eq_sel / pat_sel;
+	}
+	return factor;
 }
 
 static void
@@ -205,6 +264,8 @@ fdw_get_plan(PlannerInfo *root, RelOptInfo *rel, Oid relid, ForeignPath *path,
 	int			order = intVal(linitial(path->fdw_private));
 	bool		limit = intVal(lsecond(path->fdw_private)) != 0;
 	ListCell   *lc;
+	bool		like_recheck = true;
+	List	   *priv;
 
 	foreach(lc, scan_clauses)
 	{
@@ -219,7 +280,11 @@ fdw_get_plan(PlannerInfo *root, RelOptInfo *rel, Oid relid, ForeignPath *path,
 			exprs = lappend(exprs, c.value);
 			if (c.exact)
 				continue;
+			if (c.kind != FDW_KEY_LIKE || IsA(c.value, Const))
+				like_recheck = false;
 		}
+		else
+			like_recheck = false;
 		local = lappend(local, ri->clause);
 	}
 	if (limit)
@@ -232,11 +297,10 @@ fdw_get_plan(PlannerInfo *root, RelOptInfo *rel, Oid relid, ForeignPath *path,
 						(Node *) makeConst(INT8OID, -1, InvalidOid, 8, Int64GetDatum(0),
 										   false, FLOAT8PASSBYVAL));
 	}
-	return make_foreignscan(tlist, local, rel->relid, exprs,
-							list_make5(kinds, makeInteger(order), makeInteger(limit ? 1 : 0),
-									   needed_attnos(rel, info->table, tlist, local),
-									   makeInteger(0)),
-							NIL, NIL, outer_plan);
+	priv = list_make5(kinds, makeInteger(order), makeInteger(limit ? 1 : 0),
+					  needed_attnos(rel, info->table, tlist, local), makeInteger(0));
+	priv = lappend(priv, makeInteger(like_recheck && local != NIL ? 1 : 0));
+	return make_foreignscan(tlist, local, rel->relid, exprs, priv, NIL, NIL, outer_plan);
 }
 
 /* ------------------------------------------------------------ modifying */
