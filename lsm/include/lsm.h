@@ -51,6 +51,11 @@
 extern "C" {
 #endif
 
+/* The engine is built with -fvisibility=hidden: only this interface is
+ * exported, so its internal names never bind to a host's symbols (Postgres
+ * has a wal_segment_open too). */
+#pragma GCC visibility push(default)
+
 #define LSM_MAX_KEY_SIZE   (8u * 1024u)           /* bytes */
 #define LSM_MAX_VALUE_SIZE (16u * 1024u * 1024u)  /* bytes */
 #define LSM_TS_MIN INT64_MIN
@@ -311,6 +316,8 @@ typedef struct lsm_stats {
 lsm_status lsm_get_stats(lsm_db *db, lsm_stats *out);
 /* Prometheus exposition text (metric names flowdb_*); malloc'd, caller frees. */
 lsm_status lsm_metrics_text(lsm_db *db, char **out);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,10 @@
  * Picking: a table's tier is floor(log4(size / 1 MiB)); a run of at least
  * compaction_threshold adjacent tables of one tier whose newest expiries fall
  * in the same time bucket is merged.  Keeping expiry buckets apart lets TTL
- * GC drop whole tables.
+ * GC drop whole tables.  A run whose tables' key ranges are pairwise
+ * disjoint (a sequential load) is left alone: merging would rewrite every
+ * byte and drop nothing, and reads already skip such tables by their key
+ * bounds — until the table count passes a quarter of max_tables.
  *
  * Merging: one data block per input is in memory at a time.  Of each
  * (key, ts) only the newest version is kept; a version covered by a newer
@@ -47,10 +50,21 @@ static bool same_group(const lsm_config *cfg, const table_meta *a, const table_m
            expiry_bucket(cfg, a) == expiry_bucket(cfg, b);
 }
 
+static bool run_overlaps(region_header *h, const uint32_t *tables, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = i + 1; j < n; j++)
+            if (table_ranges_overlap(&region_table(h, tables[i])->meta,
+                                     &region_table(h, tables[j])->meta))
+                return true;
+    return false;
+}
+
 /* Picks the run to merge from the current version (version_mu held). */
 static bool pick_run(region_header *h, compaction_job *job)
 {
     version *v = region_version(h, h->current_version);
+    bool crowded = v->n_tables > h->cfg.max_tables / 4;
     uint32_t best_start = 0, best_len = 0;
     int best_tier = 0;
     for (uint32_t i = 0; i < v->n_tables;) {
@@ -60,7 +74,8 @@ static bool pick_run(region_header *h, compaction_job *job)
                same_group(&h->cfg, first, &region_table(h, v->tables[j])->meta))
             j++;
         int tier = size_tier(first->file_size);
-        if (j - i >= h->cfg.compaction_threshold && (best_len == 0 || tier < best_tier)) {
+        bool worth = crowded || run_overlaps(h, &v->tables[i], j - i);
+        if (j - i >= h->cfg.compaction_threshold && worth && (best_len == 0 || tier < best_tier)) {
             best_start = i;
             best_len = j - i;
             best_tier = tier;

@@ -15,19 +15,6 @@
 #include "db.h"
 #include "status.h"
 
-static bool ranges_overlap(const table_meta *a, const table_meta *b)
-{
-    /* Conservative with truncated bounds: treat a truncated largest as
-     * reaching past every extension of it. */
-    if (!b->largest_truncated &&
-        key_compare(b->largest, b->largest_len, a->smallest, a->smallest_len) < 0)
-        return false;
-    if (!a->largest_truncated &&
-        key_compare(a->largest, a->largest_len, b->smallest, b->smallest_len) < 0)
-        return false;
-    return true;
-}
-
 /* Index (newest-first position) of a droppable table, or -1 (version_mu). */
 static int find_droppable(region_header *h, int64_t now)
 {
@@ -38,7 +25,7 @@ static int find_droppable(region_header *h, int64_t now)
             continue;
         bool shadows = false;
         for (uint32_t j = (uint32_t) i + 1; j < v->n_tables && !shadows; j++)
-            shadows = ranges_overlap(m, &region_table(h, v->tables[j])->meta);
+            shadows = table_ranges_overlap(m, &region_table(h, v->tables[j])->meta);
         if (!shadows)
             return (int) i;
     }

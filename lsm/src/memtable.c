@@ -216,12 +216,12 @@ static bool node_is_kt(const memtable *m, uint32_t off, const uint8_t *key, size
     return node_cmp_kt(n, key, klen, ts) == 0;
 }
 
-/* Points (key, ts)'s slot at its newest node `off` (writer only). */
-static void hash_index(memtable *m, uint32_t off, const lsm_entry *e)
+/* Points (key, ts)'s slot at its newest node `off` (writer only); h is
+ * kt_hash of the entry, computed early so the slot could be prefetched. */
+static void hash_index(memtable *m, uint32_t off, const lsm_entry *e, uint64_t h)
 {
     if (!atomic_load_explicit(&m->hash_complete, memory_order_relaxed))
         return;
-    uint64_t h = kt_hash(e->key, e->key_len, e->ts);
     uint64_t tag = h >> 32;
     _Atomic uint64_t *slots = hash_table(m);
     for (uint32_t i = (uint32_t) h & m->hash_mask;; i = (i + 1) & m->hash_mask) {
@@ -263,6 +263,13 @@ uint32_t memtable_lookup(const memtable *m, const uint8_t *key, size_t klen, int
 lsm_status memtable_add(memtable *m, const lsm_entry *e)
 {
     bool is_range = e->type == ENTRY_RANGE_DELETE;
+    /* The slot is a near-certain cache miss: start loading it now and let
+     * it overlap with copying the node and linking the skiplist. */
+    uint64_t h = 0;
+    if (!is_range) {
+        h = kt_hash(e->key, e->key_len, e->ts);
+        __builtin_prefetch(&hash_table(m)[(uint32_t) h & m->hash_mask], 1);
+    }
     int height = is_range ? 1 : random_height(m);
     size_t vlen = e->type == ENTRY_DELETE ? 0 : e->value_len;
     size_t bytes = node_bytes(height, e->key_len, vlen);
@@ -288,7 +295,7 @@ lsm_status memtable_add(memtable *m, const lsm_entry *e)
         atomic_store_explicit(&m->rt_head, off, memory_order_release);
     } else {
         link_point_node(m, off, n, e);
-        hash_index(m, off, e);
+        hash_index(m, off, e, h);
     }
     atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->data_bytes, e->key_len + vlen, memory_order_relaxed);

@@ -38,4 +38,19 @@ typedef struct table_meta {
     uint8_t largest[TABLE_BOUND_MAX];
 } table_meta;
 
+#include "entry.h"
+
+/* May the key ranges of a and b overlap?  Conservative with a truncated
+ * largest bound, which is taken to reach past every extension of it. */
+static inline bool table_ranges_overlap(const table_meta *a, const table_meta *b)
+{
+    if (!b->largest_truncated &&
+        key_compare(b->largest, b->largest_len, a->smallest, a->smallest_len) < 0)
+        return false;
+    if (!a->largest_truncated &&
+        key_compare(a->largest, a->largest_len, b->smallest, b->smallest_len) < 0)
+        return false;
+    return true;
+}
+
 #endif /* LSM_TABLE_META_H */
