@@ -297,10 +297,10 @@ typedef struct lsm_stats {
     uint64_t records_written, bytes_written;
     uint64_t records_read, bytes_read;
     uint64_t flushes, compactions, gc_runs, records_purged;
-    uint64_t memtable_records, memtable_bytes;
+    uint64_t memtable_records, memtable_bytes;   /* active + frozen */
     uint64_t frozen_memtables;
     uint64_t table_count, table_bytes;
-    uint64_t wal_bytes;
+    uint64_t wal_bytes;                          /* appended since open */
     uint64_t wal_records_dropped;     /* at the last recovery */
     uint64_t cache_hits, cache_misses;
     double cache_hit_rate;            /* hits / (hits + misses), 0 if none */

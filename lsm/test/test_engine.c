@@ -183,6 +183,57 @@ static void test_many(const char *dir)
     CHECK_OK(lsm_close(db));
 }
 
+/* The documented limits: 8 KiB keys and 16 MiB values work end to end;
+ * anything larger, an empty key, or a record that cannot fit in one
+ * memtable is refused with its own status and a message. */
+static void test_limits(const char *dir)
+{
+    lsm_config cfg;
+    lsm_config_defaults(&cfg);
+    snprintf(cfg.dir, sizeof cfg.dir, "%s", dir);
+    cfg.memtable_size = 40u << 20;
+    cfg.block_cache_size = 4 << 20;
+    cfg.index_cache_size = 2 << 20;
+    cfg.max_tables = 64;
+    cfg.max_snapshots = 16;
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(&cfg, NULL, 0, NULL, &db));
+    size_t vlen = LSM_MAX_VALUE_SIZE;
+    uint8_t *big = malloc(vlen + 1);
+    uint8_t key[LSM_MAX_KEY_SIZE + 1];
+    for (size_t i = 0; i < vlen + 1; i++)
+        big[i] = (uint8_t) (i * 7 + 3);
+    memset(key, 'k', sizeof key);
+    lsm_batch *b = lsm_batch_new();
+    CHECK_OK(lsm_batch_put(b, key, LSM_MAX_KEY_SIZE, 42, big, vlen));
+    CHECK_OK(lsm_write(db, b));
+    lsm_value v = {0};
+    CHECK_OK(lsm_get(db, NULL, key, LSM_MAX_KEY_SIZE, 42, &v));
+    CHECK(v.len == vlen && memcmp(v.data, big, vlen) == 0);
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_get(db, NULL, key, LSM_MAX_KEY_SIZE, 42, &v));
+    CHECK(v.len == vlen && memcmp(v.data, big, vlen) == 0);
+    lsm_value_free(&v);
+
+    lsm_batch_clear(b);
+    CHECK_STATUS(lsm_batch_put(b, key, LSM_MAX_KEY_SIZE + 1, 1, "x", 1), LSM_TOO_LARGE);
+    CHECK(strstr(lsm_errmsg(), "key") != NULL);
+    CHECK_STATUS(lsm_batch_put(b, key, 10, 1, big, vlen + 1), LSM_TOO_LARGE);
+    CHECK(strstr(lsm_errmsg(), "value") != NULL);
+    CHECK_STATUS(lsm_batch_put(b, "", 0, 1, "x", 1), LSM_INVALID);
+    CHECK_STATUS(lsm_get(db, NULL, key, LSM_MAX_KEY_SIZE + 1, 1, &v), LSM_TOO_LARGE);
+    /* three maximal values are more than one 40 MiB memtable holds */
+    lsm_batch_clear(b);
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(lsm_batch_put(b, "m", 1, i, big, vlen));
+    CHECK_STATUS(lsm_write(db, b), LSM_TOO_LARGE);
+    CHECK(strstr(lsm_errmsg(), "memtable") != NULL);
+    CHECK_STATUS(lsm_get(db, NULL, "m", 1, 0, &v), LSM_NOT_FOUND);
+    lsm_batch_free(b);
+    free(big);
+    CHECK_OK(lsm_close(db));
+}
+
 int main(void)
 {
     char dir[256];
@@ -196,6 +247,8 @@ int main(void)
     test_snapshot(sub);
     snprintf(sub, sizeof sub, "%s/many", dir);
     test_many(sub);
+    snprintf(sub, sizeof sub, "%s/limits", dir);
+    test_limits(sub);
     test_rmdir(dir);
     return test_report("test_engine");
 }

@@ -298,13 +298,13 @@ static void check_fields(const exposition *x, const lsm_stats *st)
         { "flowdb_raw_bytes_flushed_total", st->raw_bytes_flushed },
         { "flowdb_sst_bytes_flushed_total", st->sst_bytes_flushed },
         { "flowdb_write_stalls_total", st->write_stalls },
+        { "flowdb_wal_bytes_total", st->wal_bytes },
     }, gauges[] = {
         { "flowdb_memtable_records", st->memtable_records },
         { "flowdb_memtable_bytes", st->memtable_bytes },
         { "flowdb_frozen_memtables", st->frozen_memtables },
         { "flowdb_table_count", st->table_count },
         { "flowdb_table_bytes", st->table_bytes },
-        { "flowdb_wal_bytes", st->wal_bytes },
         { "flowdb_wal_records_dropped", st->wal_records_dropped },
         { "flowdb_last_seq", st->last_seq },
     };
