@@ -60,8 +60,7 @@ struct lsm_db {
     uint64_t man_gen;
     int lock_fd;                 /* host: flock on <dir>/LOCK */
 
-    uint8_t *wal_buf;            /* write_mu holders only */
-    size_t wal_buf_cap;
+    uint64_t hash_scratch[1024]; /* write_mu holders only: a batch's slot hashes */
 
     pthread_t bg_thread, bg_thread2;   /* flusher, compactor */
     bool bg_running, bg2_running;

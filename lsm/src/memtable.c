@@ -260,16 +260,24 @@ uint32_t memtable_lookup(const memtable *m, const uint8_t *key, size_t klen, int
     }
 }
 
+uint64_t memtable_prefetch_slot(const memtable *m, const lsm_entry *e)
+{
+    uint64_t h = kt_hash(e->key, e->key_len, e->ts);
+    __builtin_prefetch(&hash_table(m)[(uint32_t) h & m->hash_mask], 1);
+    return h;
+}
+
 lsm_status memtable_add(memtable *m, const lsm_entry *e)
 {
-    bool is_range = e->type == ENTRY_RANGE_DELETE;
     /* The slot is a near-certain cache miss: start loading it now and let
      * it overlap with copying the node and linking the skiplist. */
-    uint64_t h = 0;
-    if (!is_range) {
-        h = kt_hash(e->key, e->key_len, e->ts);
-        __builtin_prefetch(&hash_table(m)[(uint32_t) h & m->hash_mask], 1);
-    }
+    uint64_t h = e->type == ENTRY_RANGE_DELETE ? 0 : memtable_prefetch_slot(m, e);
+    return memtable_add_hashed(m, e, h);
+}
+
+lsm_status memtable_add_hashed(memtable *m, const lsm_entry *e, uint64_t h)
+{
+    bool is_range = e->type == ENTRY_RANGE_DELETE;
     int height = is_range ? 1 : random_height(m);
     size_t vlen = e->type == ENTRY_DELETE ? 0 : e->value_len;
     size_t bytes = node_bytes(height, e->key_len, vlen);

@@ -89,6 +89,11 @@ bool memtable_is_empty(const memtable *m);
 /* Writer only.  Returns LSM_TOO_LARGE if the arena is full (callers check
  * memtable_has_room for the whole batch first). */
 lsm_status memtable_add(memtable *m, const lsm_entry *e);
+/* Hash of a point entry for the hash index, after prefetching its slot: a
+ * writer with a whole batch in hand prefetches every slot first so the
+ * cache misses overlap, then inserts with memtable_add_hashed. */
+uint64_t memtable_prefetch_slot(const memtable *m, const lsm_entry *e);
+lsm_status memtable_add_hashed(memtable *m, const lsm_entry *e, uint64_t hash);
 uint32_t memtable_alloc_mark(const memtable *m);
 /* Flags every node allocated in [from, to) as aborted (invisible forever). */
 void memtable_mark_aborted(memtable *m, uint32_t from, uint32_t to);
