@@ -101,7 +101,7 @@ flowdb_define_gucs(void)
 							   NULL, &flowdb_data_dir, "flowdb",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	define_int("flowdb.memtable_size_mb", "Size of one memtable.",
-			   &flowdb_memtable_size_mb, 32, 17, 4095, GUC_UNIT_MB);
+			   &flowdb_memtable_size_mb, 32, 17, 3072, GUC_UNIT_MB);
 	define_int("flowdb.max_frozen_memtables", "Frozen memtables waiting for flush before writers wait.",
 			   &flowdb_max_frozen_memtables, 2, 1, 64, 0);
 	define_int("flowdb.block_size", "Target uncompressed size of an SST data block.",
