@@ -218,6 +218,7 @@ typedef struct lsm_value {
     size_t cap;
     int64_t ts;
     int64_t expire_at;
+    uint64_t seq;   /* see lsm_record.seq */
 } lsm_value;
 void lsm_value_free(lsm_value *v);
 
@@ -244,6 +245,11 @@ typedef struct lsm_record {
     int64_t ts;
     int64_t expire_at;
     const uint8_t *value; size_t value_len;
+    /* The write's sequence number.  A later write of this (key, ts) always
+     * has a seq above the snapshot it was read at; compaction may lower an
+     * old record's seq (to 0), never raise it.  So "changed since my
+     * snapshot" is "now absent, or seq > snapshot seq". */
+    uint64_t seq;
 } lsm_record;  /* valid until the next call on the iterator */
 
 typedef struct lsm_iter lsm_iter;

@@ -220,23 +220,25 @@ static void close_inputs(merge_state *m)
     rtomb_set_free(&m->rtombs);
 }
 
-/* Records the result in the manifest and installs it (flush_mu for the edit). */
-static lsm_status install_compaction(lsm_db *db, compaction_job *job, int slot, bool empty)
+/* Replaces a contiguous run of tables by `replacement` (-1: by nothing):
+ * one manifest edit (removals plus the added table), then the version.
+ * flush_mu serialises manifest edits.  Shared by compaction and GC. */
+lsm_status tables_replace(lsm_db *db, const uint32_t *run, uint32_t n, int replacement)
 {
     region_header *h = db->hdr;
-    uint64_t *removed = malloc(sizeof(uint64_t) * (job->n_inputs ? job->n_inputs : 1));
+    uint64_t *removed = malloc(sizeof(uint64_t) * (n ? n : 1));
     if (!removed)
-        return lsm_fail(LSM_NO_MEMORY, "compaction edit");
-    uint32_t n_removed = 0;
-    for (uint32_t i = 0; i < job->n_inputs; i++)
-        removed[n_removed++] = region_table(h, job->inputs[i])->meta.file_no;
-    table_meta meta = region_table(h, (uint32_t) slot)->meta;
+        return lsm_fail(LSM_NO_MEMORY, "table replacement edit");
+    for (uint32_t i = 0; i < n; i++)
+        removed[i] = region_table(h, run[i])->meta.file_no;
     manifest_edit e = {0};
     e.has_next_file_no = true;
     e.next_file_no = h->next_file_no;
-    e.n_removed = n_removed;
+    e.n_removed = n;
     e.removed = removed;
-    if (!empty) {
+    table_meta meta;
+    if (replacement >= 0) {
+        meta = region_table(h, (uint32_t) replacement)->meta;
         e.n_added = 1;
         e.added = &meta;
     }
@@ -245,9 +247,9 @@ static lsm_status install_compaction(lsm_db *db, compaction_job *job, int slot, 
     if (st == LSM_OK) {
         version_change c;
         version_change_init(&c);
-        c.replace = job->inputs;
-        c.n_replace = job->n_inputs;
-        c.replacement = empty ? -1 : slot;
+        c.replace = run;
+        c.n_replace = n;
+        c.replacement = replacement;
         version_apply_waiting(db, &c);
     }
     mu_unlock(&h->flush_mu);
@@ -299,7 +301,7 @@ lsm_status compaction_run(lsm_db *db, compaction_job *job)
     bool empty = false;
     lsm_status st = write_output(db, job, slot, file_no, &empty);
     if (st == LSM_OK)
-        st = install_compaction(db, job, slot, empty);
+        st = tables_replace(db, job->inputs, job->n_inputs, empty ? -1 : slot);
     if (st != LSM_OK || empty) {
         mu_lock(&h->version_mu);
         region_table(h, (uint32_t) slot)->state = SLOT_FREE;

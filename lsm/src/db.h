@@ -153,6 +153,7 @@ typedef struct compaction_job {
     uint64_t purged;             /* out: records dropped as expired */
 } compaction_job;
 lsm_status compaction_run(lsm_db *db, compaction_job *job);
+lsm_status tables_replace(lsm_db *db, const uint32_t *run, uint32_t n, int replacement);
 
 /* ---- range tombstones visible to a read (rtombs.c) */
 typedef struct rtomb {

@@ -32,26 +32,6 @@ static int find_droppable(region_header *h, int64_t now)
     return -1;
 }
 
-static lsm_status drop_table(lsm_db *db, uint32_t slot)
-{
-    region_header *h = db->hdr;
-    uint64_t file_no = region_table(h, slot)->meta.file_no;
-    manifest_edit e = {0};
-    e.n_removed = 1;
-    e.removed = &file_no;
-    mu_lock(&h->flush_mu);
-    lsm_status st = manifest_write_edit(db, &e);
-    if (st == LSM_OK) {
-        version_change c;
-        version_change_init(&c);
-        c.replace = &slot;
-        c.n_replace = 1;
-        version_apply_waiting(db, &c);
-    }
-    mu_unlock(&h->flush_mu);
-    return st;
-}
-
 static lsm_status drop_expired_tables(lsm_db *db, int64_t now, uint64_t *purged)
 {
     region_header *h = db->hdr;
@@ -63,7 +43,7 @@ static lsm_status drop_expired_tables(lsm_db *db, int64_t now, uint64_t *purged)
         mu_unlock(&h->version_mu);
         if (i < 0)
             return LSM_OK;
-        lsm_status st = drop_table(db, slot);
+        lsm_status st = tables_replace(db, &slot, 1, -1);
         if (st != LSM_OK)
             return st;
         *purged += entries;

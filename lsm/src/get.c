@@ -45,6 +45,7 @@ static lsm_status copy_out(lsm_value *out, const lsm_entry *e)
     out->len = e->value_len;
     out->ts = e->ts;
     out->expire_at = e->expire_at;
+    out->seq = e->seq;
     return LSM_OK;
 }
 
@@ -233,7 +234,7 @@ lsm_status lsm_get_latest(lsm_db *db, const lsm_read_options *ro, const void *ke
     st = lsm_iter_next(it, &rec);
     if (st == LSM_OK) {
         lsm_entry e = {.value = rec.value, .value_len = (uint32_t) rec.value_len, .ts = rec.ts,
-                       .expire_at = rec.expire_at};
+                       .expire_at = rec.expire_at, .seq = rec.seq};
         st = copy_out(out, &e);
     } else if (st == LSM_DONE) {
         st = LSM_NOT_FOUND;

@@ -371,6 +371,7 @@ lsm_status lsm_iter_next(lsm_iter *it, lsm_record *rec)
         rec->expire_at = e->expire_at;
         rec->value = e->value;
         rec->value_len = e->value_len;
+        rec->seq = e->seq;
         it->returned++;
         it->bytes_returned += e->key_len + e->value_len;
         return LSM_OK;

@@ -51,22 +51,27 @@ static uint32_t mem_visible_in_group(source_iter *s, uint32_t group)
     return 0;
 }
 
+/* Stands on the group starting at `group` if it is in the ts range and has
+ * a visible version; false otherwise. */
+static bool mem_take_group(source_iter *s, uint32_t group)
+{
+    if (!ts_in_range(s, memtable_node(s->mem, group)->ts))
+        return false;
+    uint32_t vis = mem_visible_in_group(s, group);
+    if (!vis)
+        return false;
+    s->group = group;
+    s->valid = true;
+    memtable_node_entry(memtable_node(s->mem, vis), &s->cur);
+    return true;
+}
+
 /* From a group start, moves forward to the first group with a visible node. */
 static void mem_settle_forward(source_iter *s, uint32_t group)
 {
-    while (group) {
-        const mem_node *g = memtable_node(s->mem, group);
-        if (ts_in_range(s, g->ts)) {
-            uint32_t vis = mem_visible_in_group(s, group);
-            if (vis) {
-                s->group = group;
-                s->valid = true;
-                memtable_node_entry(memtable_node(s->mem, vis), &s->cur);
-                return;
-            }
-        }
-        group = mem_after_group(s->mem, group);
-    }
+    for (; group; group = mem_after_group(s->mem, group))
+        if (mem_take_group(s, group))
+            return;
     s->valid = false;
 }
 
@@ -86,16 +91,8 @@ static void mem_settle_reverse(source_iter *s, uint32_t off)
 {
     while (off) {
         uint32_t group = mem_group_start(s->mem, off);
-        const mem_node *g = memtable_node(s->mem, group);
-        if (ts_in_range(s, g->ts)) {
-            uint32_t vis = mem_visible_in_group(s, group);
-            if (vis) {
-                s->group = group;
-                s->valid = true;
-                memtable_node_entry(memtable_node(s->mem, vis), &s->cur);
-                return;
-            }
-        }
+        if (mem_take_group(s, group))
+            return;
         off = memtable_prev(s->mem, group);
     }
     s->valid = false;

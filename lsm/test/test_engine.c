@@ -74,6 +74,19 @@ static void test_basic(const char *dir)
     CHECK(get_is(db, "a", 1, "v1b"));
     CHECK(get_is(db, "a", 2, "v2"));
     CHECK(get_is(db, "a", 3, NULL));
+    /* seqs: a rewrite of (a, 1) came after the snapshot of its first read */
+    lsm_snapshot *before;
+    lsm_value sv = {0};
+    CHECK_OK(lsm_snapshot_acquire(db, &before));
+    CHECK_OK(lsm_get(db, NULL, "a", 1, 1, &sv));
+    CHECK(sv.seq > 0 && sv.seq <= lsm_snapshot_seq(before));
+    put(db, "a", 1, "v1b");
+    lsm_value now = {0};
+    CHECK_OK(lsm_get(db, NULL, "a", 1, 1, &now));
+    CHECK(now.seq > lsm_snapshot_seq(before));
+    lsm_snapshot_release(db, before);
+    lsm_value_free(&sv);
+    lsm_value_free(&now);
     lsm_value v = {0};
     CHECK_OK(lsm_get_latest(db, NULL, "a", 1, &v));
     CHECK(v.ts == 2 && v.len == 2);
