@@ -129,6 +129,10 @@ static bool listed(const manifest_state *ms, uint64_t file_no)
     return false;
 }
 
+/* Deletes SST files the manifest does not list (a flush or compaction that
+ * crashed before its edit).  Without any MANIFEST there can be no such
+ * orphan — a fresh directory has no tables — so tables there mean the
+ * MANIFEST was lost: refuse to open rather than delete the data. */
 static lsm_status remove_orphans(lsm_db *db, const manifest_state *ms)
 {
     DIR *d = opendir(db->dir);
@@ -140,6 +144,13 @@ static lsm_status remove_orphans(lsm_db *db, const manifest_state *ms)
         char tail[8];
         if (sscanf(de->d_name, "%llu.%7s", &no, tail) != 2 || strcmp(tail, "sst") != 0)
             continue;
+        if (!ms->found) {
+            closedir(d);
+            return lsm_fail(LSM_CORRUPT,
+                            "%s/MANIFEST is missing but table %s exists; refusing to open "
+                            "(restore the MANIFEST, or move the tables away to start empty)",
+                            db->dir, de->d_name);
+        }
         if (!listed(ms, no)) {
             char path[1100];
             sst_file_path(path, sizeof path, db->dir, no);
