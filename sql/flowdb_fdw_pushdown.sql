@@ -113,6 +113,15 @@ SELECT w.k, l.ts FROM wanted w, LATERAL (SELECT ts FROM m WHERE m.key = w.k ORDE
 -- estimates after ANALYZE
 EXPLAIN SELECT * FROM m WHERE key = 'k1';
 EXPLAIN SELECT * FROM m WHERE key LIKE 'k1%' AND ts < 100;
+-- a prefix known only at run time (generic plan) is estimated like key = $1
+-- (rows per distinct key), not with LIKE's blind 0.5% of the table
+PREPARE r(text) AS SELECT count(*) FROM m WHERE key LIKE $1 || '%';
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN EXECUTE r('k1');
+EXECUTE r('k1');
+EXECUTE r('a\');
+RESET plan_cache_mode;
+DEALLOCATE r;
 -- OR, volatile values and other columns stay local
 EXPLAIN (COSTS OFF) SELECT * FROM m WHERE key = 'k1' OR key = 'k2';
 EXPLAIN (COSTS OFF) SELECT * FROM m WHERE ts > random() * 0;
