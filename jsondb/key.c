@@ -746,8 +746,10 @@ jdb_key_number(const uint8 *p, int len, double *d)
 	return true;
 }
 
-static void
-append_json_string_units(StringInfo out, const uint32 *units, int n)
+/* UTF-16 code units -> a server-encoded C string (lone surrogates become
+ * U+FFFD); *len set to its length. */
+static char *
+units_to_server(const uint32 *units, int n, int *len)
 {
 	StringInfoData utf8;
 	char	   *s;
@@ -769,9 +771,21 @@ append_json_string_units(StringInfo out, const uint32 *units, int n)
 		appendBinaryStringInfo(&utf8, (char *) buf, pg_utf_mblen(buf));
 	}
 	s = utf8.data;
+	*len = utf8.len;
 	if (GetDatabaseEncoding() != PG_UTF8)
+	{
 		s = pg_any_to_server(s, utf8.len, PG_UTF8);
-	escape_json(out, s);
+		*len = strlen(s);
+	}
+	return s;
+}
+
+static void
+append_json_string_units(StringInfo out, const uint32 *units, int n)
+{
+	int			len;
+
+	escape_json(out, units_to_server(units, n, &len));
 }
 
 bool
@@ -852,12 +866,103 @@ jdb_decode_key(const uint8 **pp, const uint8 *end, StringInfo out)
 	return true;
 }
 
+/*
+ * The key at *pp as a JSON value (numbers, strings, arrays of them) without
+ * going through text.  false when the key holds a form that has a tagged
+ * JSON spelling (date, binary, ±Infinity) or is malformed: the caller then
+ * takes the text path, which handles (or reports) all of them.  Arrays are
+ * pushed onto *st (tok is the token for a scalar: WJB_ELEM inside an array,
+ * 0 at the top, where *out is filled instead).
+ */
+static bool
+key_value(const uint8 **pp, const uint8 *end, JsonbParseState **st, JsonbValue *out,
+		  JsonbValue **res)
+{
+	const uint8 *p = *pp;
+	JsonbValue	v;
+
+	if (p >= end)
+		return false;
+	switch (*p++)
+	{
+		case JDB_TAG_NUMBER:
+			{
+				double		d;
+
+				if (end - p < 8)
+					return false;
+				d = bits_double(get_u64(p));
+				p += 8;
+				if (isinf(d) || isnan(d))
+					return false;
+				v.type = jbvNumeric;
+				if (d == floor(d) && fabs(d) <= 9007199254740992.0)
+					v.val.numeric = int64_to_numeric((int64) d);
+				else
+					v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																		CStringGetDatum(float8out_internal(d)),
+																		ObjectIdGetDatum(InvalidOid),
+																		Int32GetDatum(-1)));
+				break;
+			}
+		case JDB_TAG_STRING:
+			{
+				uint32	   *units = palloc((end - p + 1) * sizeof(uint32));
+				int			n = 0;
+				int			len;
+
+				while (p < end && *p != 0)
+					if (!get_unit(&p, end, &units[n++]))
+						return false;
+				if (p >= end)
+					return false;
+				p++;
+				v.type = jbvString;
+				v.val.string.val = units_to_server(units, n, &len);
+				v.val.string.len = len;
+				pfree(units);
+				break;
+			}
+		case JDB_TAG_ARRAY:
+			{
+				JsonbValue *r;
+
+				(void) pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+				while (p < end && *p != JDB_KEY_END)
+					if (!key_value(&p, end, st, NULL, NULL))
+						return false;
+				if (p >= end)
+					return false;
+				p++;
+				r = pushJsonbValue(st, WJB_END_ARRAY, NULL);
+				if (res)
+					*res = r;
+				*pp = p;
+				return true;
+			}
+		default:
+			return false;
+	}
+	if (out)
+		*out = v;
+	else
+		(void) pushJsonbValue(st, WJB_ELEM, &v);
+	*pp = p;
+	return true;
+}
+
 Jsonb *
 jdb_key_to_jsonb(const uint8 *p, int len)
 {
 	StringInfoData s;
 	const uint8 *q = p;
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+	JsonbValue *res = NULL;
 
+	if (key_value(&q, p + len, &st, &v, &res))
+		return JsonbValueToJsonb(res ? res : &v);
+	q = p;
 	initStringInfo(&s);
 	if (!jdb_decode_key(&q, p + len, &s))
 		ereport(ERROR,

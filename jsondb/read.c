@@ -66,14 +66,9 @@ jdb_range_make(JdbRange *r, const char *prefix, int plen,
 		r->has_hi = false;
 }
 
-/* A document row from a scan must be tracked for OCC unless it is the
- * transaction's own write (then its snapshot value was tracked when it
- * was written). */
-bool
-jdb_scan_tracks(const lsm_record *rec)
-{
-	return !flowdb_xact_touches(rec->key, rec->key_len);
-}
+/* jdb_scan_tracks (txn.c): a document row from a scan must be tracked for
+ * OCC unless it is the transaction's own write (then its snapshot state was
+ * tracked when it was written). */
 
 /* ---------------------------------------------------------- arguments */
 
@@ -371,10 +366,20 @@ jsondb_delete_range(PG_FUNCTION_ARGS)
  * false to stop.
  */
 
-void
-jdb_scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
-					 JdbIndexVisit visit, void *arg)
+/*
+ * transient: every row's allocations (the document, and whatever visit
+ * allocates) live in a context reset after the row, so visit must copy what
+ * it keeps.  Otherwise they stay in the caller's context.
+ */
+static void
+scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
+				 JdbIndexVisit visit, void *arg, bool transient)
 {
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext row_cxt = transient ?
+		AllocSetContextCreate(CurrentMemoryContext, "jsondb index row", ALLOCSET_DEFAULT_SIZES) :
+		NULL;
+	StringInfoData dk;
 	StringInfoData pre;
 	JdbScan    *sc;
 	lsm_record	rec;
@@ -389,6 +394,7 @@ jdb_scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 	jdb_index_prefix(s, ix, &pre);
 	initStringInfo(&last_ik);
 	initStringInfo(&pend_pk);
+	initStringInfo(&dk);
 	sc = jdb_scan_open((uint8 *) pre.data, pre.len, (uint8 *) r->lo.data, r->lo.len, false,
 					   r->has_hi ? (uint8 *) r->hi.data : NULL, r->hi.len, false, reverse);
 	for (;;)
@@ -422,16 +428,24 @@ jdb_scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 		/* prevunique: emit the group's last-seen (lowest pk) entry at its end */
 		if (dir == DIR_PREVUNIQUE && pending && (!more || !same))
 		{
-			StringInfoData dk;
 			uint8	   *v;
 			int			vlen;
+			bool		go = true;
 
-			initStringInfo(&dk);
+			resetStringInfo(&dk);
 			jdb_doc_key(s, &dk, (uint8 *) pend_pk.data, pend_pk.len);
 			pending = false;
-			if (jdb_read((uint8 *) dk.data, dk.len, &v, &vlen, true) &&
-				!visit(arg, (uint8 *) last_ik.data, last_ik.len, (uint8 *) pend_pk.data, pend_pk.len,
-					   jdb_doc_decode(v, vlen, NULL)))
+			if (row_cxt)
+				MemoryContextSwitchTo(row_cxt);
+			if (jdb_read((uint8 *) dk.data, dk.len, &v, &vlen, true))
+				go = visit(arg, (uint8 *) last_ik.data, last_ik.len, (uint8 *) pend_pk.data,
+						   pend_pk.len, jdb_doc_decode(v, vlen, NULL));
+			if (row_cxt)
+			{
+				MemoryContextSwitchTo(outer);
+				MemoryContextReset(row_cxt);
+			}
+			if (!go)
 				break;
 		}
 		if (!more)
@@ -452,18 +466,35 @@ jdb_scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 		if (uniq && same)
 			continue;
 		{
-			StringInfoData dk;
 			uint8	   *v;
 			int			vlen;
+			bool		go = true;
 
-			initStringInfo(&dk);
+			resetStringInfo(&dk);
 			jdb_doc_key(s, &dk, pk, pklen);
-			if (jdb_read((uint8 *) dk.data, dk.len, &v, &vlen, true) &&
-				!visit(arg, ik, iklen, pk, pklen, jdb_doc_decode(v, vlen, NULL)))
+			if (row_cxt)
+				MemoryContextSwitchTo(row_cxt);
+			if (jdb_read((uint8 *) dk.data, dk.len, &v, &vlen, true))
+				go = visit(arg, ik, iklen, pk, pklen, jdb_doc_decode(v, vlen, NULL));
+			if (row_cxt)
+			{
+				MemoryContextSwitchTo(outer);
+				MemoryContextReset(row_cxt);
+			}
+			if (!go)
 				break;
 		}
 	}
 	jdb_scan_close(sc);
+	if (row_cxt)
+		MemoryContextDelete(row_cxt);
+}
+
+void
+jdb_scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
+					 JdbIndexVisit visit, void *arg)
+{
+	scan_index_range(s, ix, r, dir, visit, arg, false);
 }
 
 typedef struct IdxOut
@@ -473,6 +504,9 @@ typedef struct IdxOut
 	uint64		n;
 	bool		first_only;
 	Jsonb	   *first;
+	MemoryContext keep_cxt;		/* where first and ikj are kept */
+	StringInfoData ik;			/* the last index key and its jsonb */
+	Jsonb	   *ikj;
 } IdxOut;
 
 static bool
@@ -482,10 +516,29 @@ idx_visit(void *arg, const uint8 *ik, int iklen, const uint8 *pk, int pklen, Jso
 
 	if (st->first_only)
 	{
-		st->first = doc;
+		/* doc lives in the row context: keep a copy */
+		MemoryContext old = MemoryContextSwitchTo(st->keep_cxt);
+
+		st->first = palloc(VARSIZE(doc));
+		memcpy(st->first, doc, VARSIZE(doc));
+		MemoryContextSwitchTo(old);
 		return false;
 	}
-	out_row(&st->out, jdb_key_to_jsonb(ik, iklen), jdb_key_to_jsonb(pk, pklen), doc);
+	/* runs of entries share their index key: convert it once per run */
+	if (st->ikj == NULL || st->ik.len != iklen || memcmp(st->ik.data, ik, iklen) != 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->keep_cxt);
+
+		if (st->ik.data == NULL)
+			initStringInfo(&st->ik);
+		if (st->ikj)
+			pfree(st->ikj);
+		resetStringInfo(&st->ik);
+		appendBinaryStringInfo(&st->ik, (const char *) ik, iklen);
+		st->ikj = jdb_key_to_jsonb(ik, iklen);
+		MemoryContextSwitchTo(old);
+	}
+	out_row(&st->out, st->ikj, jdb_key_to_jsonb(pk, pklen), doc);
 	return !(st->limit && ++st->n >= st->limit);
 }
 
@@ -509,10 +562,28 @@ jsondb_get_by_index(PG_FUNCTION_ARGS)
 	k = bound_arg(fcinfo, 2, "get_by_index");
 	initStringInfo(&pre);
 	jdb_index_prefix(s, ix, &pre);
+	if (ix->unique && pre.len + k->len <= LSM_MAX_KEY_SIZE / 2)
+	{
+		/* a unique entry's engine key is exactly prefix | index key, its
+		 * value the primary key: two point reads, no scan.  Like the scan,
+		 * only the document is recorded for OCC. */
+		uint8	   *pk;
+		int			pklen;
+		Jsonb	   *doc;
+
+		appendBinaryStringInfo(&pre, k->data, k->len);
+		if (!jdb_read((uint8 *) pre.data, pre.len, &pk, &pklen, false))
+			PG_RETURN_NULL();
+		doc = jdb_get_doc(s, pk, pklen, NULL);
+		if (doc == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_JSONB_P(doc);
+	}
 	jdb_range_make(&r, pre.data, pre.len, k, false, k, false);
 	memset(&st, 0, sizeof(st));
 	st.first_only = true;
-	jdb_scan_index_range(s, ix, &r, DIR_NEXT, idx_visit, &st);
+	st.keep_cxt = CurrentMemoryContext;
+	scan_index_range(s, ix, &r, DIR_NEXT, idx_visit, &st, true);
 	if (st.first == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_JSONB_P(st.first);
@@ -546,6 +617,7 @@ jsondb_range_by_index(PG_FUNCTION_ARGS)
 	memset(&st, 0, sizeof(st));
 	st.limit = count_arg(fcinfo, 6, "range_by_index");
 	out_begin(fcinfo, &st.out);
-	jdb_scan_index_range(s, ix, &r, direction_arg(fcinfo, 7), idx_visit, &st);
+	st.keep_cxt = CurrentMemoryContext;
+	scan_index_range(s, ix, &r, direction_arg(fcinfo, 7), idx_visit, &st, true);
 	return (Datum) 0;
 }

@@ -20,9 +20,11 @@
  *   2. a store whose definition changed since the transaction used it
  *      (another session's create/delete_index) fails the commit (40001);
  *   3. OCC validation: every document (and unique-index entry) the
- *      transaction read or wrote must still have the value its snapshot
- *      showed; otherwise 40001 (23505 for a unique entry taken by another
- *      document).  Range reads validate the documents they returned, not the
+ *      transaction read or wrote must still be as its snapshot showed it:
+ *      absent if it was absent, present and not rewritten since the
+ *      snapshot (its engine seq <= the snapshot's seq) if it was present;
+ *      nothing of the value is kept or hashed.  Otherwise 40001 (23505
+ *      for a unique entry taken by another document).  Range reads validate the documents they returned, not the
  *      absence of others (no phantom protection);
  *   4. the change log: each changed document gets the store's next sequence
  *      number (commit order, because of 1), written in the same batch;
@@ -55,9 +57,7 @@ typedef struct KeyRef
 typedef struct Tracked
 {
 	KeyRef		ref;			/* hash key; bytes in TopTransactionContext */
-	bool		present;
-	uint64		hash;
-	uint32		vlen;
+	bool		present;		/* what the snapshot showed */
 } Tracked;
 
 typedef struct StoreUse
@@ -71,12 +71,26 @@ typedef struct StoreUse
 
 static bool active = false;
 static lsm_snapshot *snap = NULL;
+static uint64 snap_seq = 0;
 static lsm_db *snap_db = NULL;
 static HTAB *tracked = NULL;
 static StoreUse *uses = NULL;
 static int	nuses = 0;
 static int	uses_cap = 0;
 static MemoryContextCallback release_cb;
+
+/*
+ * A filter over the keys this transaction wrote through jdb_write_*: a clear
+ * bit means "not in xact.c's write buffer", so reads skip that buffer's
+ * linear search.  It is trusted only while every op in the buffer came
+ * through jdb_write_* (its count equals wf_ops) and no subtransaction was
+ * rolled back; otherwise reads take the full search for the rest of the
+ * transaction.  Bits only cause a full search, never a wrong answer.
+ */
+#define WF_BITS (1 << 16)
+static uint64 *wf = NULL;
+static int	wf_ops = 0;
+static bool wf_valid = true;
 
 bool		jdb_scan_latest = false;
 
@@ -93,6 +107,54 @@ release_snapshot(void *arg)
 	tracked = NULL;
 	uses = NULL;
 	nuses = uses_cap = 0;
+	wf = NULL;
+	wf_ops = 0;
+	wf_valid = true;
+}
+
+static void
+wf_add(const uint8 *key, int klen)
+{
+	uint32		h = hash_bytes(key, klen) & (WF_BITS - 1);
+
+	if (wf == NULL)
+		wf = MemoryContextAllocZero(TopTransactionContext, WF_BITS / 8);
+	wf[h >> 6] |= UINT64CONST(1) << (h & 63);
+	wf_ops++;
+}
+
+/* false: key is certainly not in the transaction's write buffer */
+static bool
+own_write_possible(const uint8 *key, int klen)
+{
+	int			nops;
+	uint32		h;
+
+	(void) flowdb_xact_ops(&nops);
+	if (nops == 0)
+		return false;
+	if (!wf_valid || nops != wf_ops || wf == NULL)
+	{
+		wf_valid = false;
+		return true;
+	}
+	h = hash_bytes(key, klen) & (WF_BITS - 1);
+	return (wf[h >> 6] >> (h & 63)) & 1;
+}
+
+static void
+subxact_cb(SubXactEvent event, SubTransactionId my_subid, SubTransactionId parent_subid,
+		   void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		wf_valid = false;		/* its ops left the buffer */
+}
+
+bool
+jdb_scan_tracks(const lsm_record *rec)
+{
+	return !own_write_possible(rec->key, rec->key_len) ||
+		!flowdb_xact_touches(rec->key, rec->key_len);
 }
 
 static void
@@ -137,6 +199,7 @@ jdb_txn_begin(void)
 		flowdb_raise(st, "jsondb: taking the transaction snapshot");
 	}
 	snap_db = db;
+	snap_seq = lsm_snapshot_seq(snap);
 	active = true;
 	release_cb.func = release_snapshot;
 	release_cb.arg = NULL;
@@ -202,13 +265,12 @@ jdb_track(const uint8 *key, int klen, const uint8 *val, int vlen, bool present)
 	memcpy((uint8 *) t->ref.key, key, klen);
 	t->ref.len = klen;
 	t->present = present;
-	t->vlen = present ? vlen : 0;
-	t->hash = present ? hash_bytes_extended(val, vlen, 0) : 0;
 	(void) store_use(key_store_id(key, klen));
 }
 
 static bool
-engine_get(const lsm_snapshot *s, const uint8 *key, int klen, uint8 **val, int *vlen)
+engine_get(const lsm_snapshot *s, const uint8 *key, int klen, uint8 **val, int *vlen,
+		   uint64 *seq)
 {
 	lsm_read_options ro;
 	lsm_value	v = {0};
@@ -228,9 +290,14 @@ engine_get(const lsm_snapshot *s, const uint8 *key, int klen, uint8 **val, int *
 		lsm_value_free(&v);
 		flowdb_raise_captured("jsondb: reading");
 	}
-	*vlen = (int) v.len;
-	*val = palloc(Max(v.len, 1));
-	memcpy(*val, v.data, v.len);
+	if (seq)
+		*seq = v.seq;
+	if (val)
+	{
+		*vlen = (int) v.len;
+		*val = palloc(Max(v.len, 1));
+		memcpy(*val, v.data, v.len);
+	}
 	lsm_value_free(&v);
 	return true;
 }
@@ -242,7 +309,8 @@ jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track)
 	bool		present;
 
 	jdb_txn_begin();
-	switch (flowdb_xact_lookup(key, klen, 0, 0, &op))
+	switch (own_write_possible(key, klen) ? flowdb_xact_lookup(key, klen, 0, 0, &op)
+			: FLOWDB_OWN_NONE)
 	{
 		case FLOWDB_OWN_PUT:
 			*val = op->value;
@@ -253,7 +321,7 @@ jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track)
 		case FLOWDB_OWN_NONE:
 			break;
 	}
-	present = engine_get(snap, key, klen, val, vlen);
+	present = engine_get(snap, key, klen, val, vlen, NULL);
 	if (track)
 		jdb_track(key, klen, present ? *val : NULL, present ? *vlen : 0, present);
 	return present;
@@ -262,7 +330,7 @@ jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track)
 bool
 jdb_read_latest(const uint8 *key, int klen, uint8 **val, int *vlen)
 {
-	return engine_get(NULL, key, klen, val, vlen);
+	return engine_get(NULL, key, klen, val, vlen, NULL);
 }
 
 /* ------------------------------------------------------------ writes */
@@ -287,6 +355,7 @@ jdb_write_put(const JdbStore *s, const uint8 *key, int klen, const uint8 *val, i
 {
 	jdb_note_store_write(s);
 	flowdb_xact_put_xidless(key, klen, 0, 0, val, vlen);
+	wf_add(key, klen);
 }
 
 void
@@ -294,6 +363,7 @@ jdb_write_delete(const JdbStore *s, const uint8 *key, int klen)
 {
 	jdb_note_store_write(s);
 	flowdb_xact_delete_xidless(key, klen, 0);
+	wf_add(key, klen);
 }
 
 static void
@@ -494,12 +564,12 @@ validate(void)
 	hash_seq_init(&seq, tracked);
 	while ((t = hash_seq_search(&seq)) != NULL)
 	{
-		uint8	   *val;
-		int			vlen;
-		bool		present = engine_get(NULL, t->ref.key, t->ref.len, &val, &vlen);
+		uint64		now_seq = 0;
+		bool		present = engine_get(NULL, t->ref.key, t->ref.len, NULL, NULL, &now_seq);
 
-		if (present == t->present &&
-			(!present || (t->vlen == (uint32) vlen && t->hash == hash_bytes_extended(val, vlen, 0))))
+		/* unchanged since the snapshot: the same presence, and if present
+		 * not rewritten after it (lsm.h: a later write has seq > snapshot) */
+		if (present == t->present && (!present || now_seq <= snap_seq))
 			continue;
 		hash_seq_term(&seq);
 		if (present && t->ref.len > 9 && t->ref.key[9] == 'i')
@@ -674,5 +744,6 @@ void
 jdb_txn_register(void)
 {
 	flowdb_xact_pre_commit_hook = pre_commit;
+	RegisterSubXactCallback(subxact_cb, NULL);
 	flowdb_before_detach_hook = before_detach;
 }
