@@ -5,8 +5,8 @@
  * consecutive sequence numbers starting at 1: (seq, op 'put'/'delete', key,
  * version; 0 for a delete).  `since` is a resume token: the call returns
  * entries with seq > since in order, at most lim.  The log keeps the last
- * JDB_CHANGE_RETENTION entries per store (older ones are dropped in steps of
- * JDB_CHANGE_TRIM_STEP at commit); asking for entries that were dropped
+ * JDB_CHANGE_RETENTION entries per store (each commit deletes, one point
+ * delete each, the entries its new ones push out); asking for entries that were dropped
  * (since + 1 < first kept seq) is an error (55000), so a consumer never
  * silently misses changes.  Reads use the transaction's snapshot: a
  * consumer sees every change that committed before it, none half.

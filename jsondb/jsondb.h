@@ -212,7 +212,6 @@ extern void jdb_scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, i
 
 /* Change-log retention per store (entries). */
 #define JDB_CHANGE_RETENTION 100000
-#define JDB_CHANGE_TRIM_STEP 1024
 #define JDB_NOTIFY_CHANNEL "jsondb_changes"
 
 #endif							/* JSONDB_H */

@@ -465,9 +465,11 @@ int32_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* A copy of the op: the change log's own writes may move xact.c's op array
+ * (keys and values stay put, they live in its arena). */
 typedef struct Change
 {
-	const FlowdbOp *op;
+	FlowdbOp	op;
 	int32		store;
 } Change;
 
@@ -480,10 +482,10 @@ change_cmp(const void *a, const void *b)
 
 	if (x->store != y->store)
 		return (x->store > y->store) - (x->store < y->store);
-	c = flowdb_key_cmp(x->op->key, x->op->key_len, y->op->key, y->op->key_len);
+	c = flowdb_key_cmp(x->op.key, x->op.key_len, y->op.key, y->op.key_len);
 	if (c != 0)
 		return c;
-	return (x->op->seq > y->op->seq) - (x->op->seq < y->op->seq);
+	return (x->op.seq > y->op.seq) - (x->op.seq < y->op.seq);
 }
 
 static int
@@ -492,7 +494,7 @@ change_seq_cmp(const void *a, const void *b)
 	const Change *x = a,
 			   *y = b;
 
-	return (x->op->seq > y->op->seq) - (x->op->seq < y->op->seq);
+	return (x->op.seq > y->op.seq) - (x->op.seq < y->op.seq);
 }
 
 static void
@@ -606,7 +608,7 @@ log_changes(int32 store_id, Change *ch, int n, bool watched, const char *store_n
 	}
 	for (int i = 0; i < n; i++)
 	{
-		const FlowdbOp *op = ch[i].op;
+		const FlowdbOp *op = &ch[i].op;
 		StringInfoData k,
 					v;
 		uint8		b8[8];
@@ -642,22 +644,27 @@ log_changes(int32 store_id, Change *ch, int n, bool watched, const char *store_n
 			Async_Notify(JDB_NOTIFY_CHANNEL, payload.data);
 		}
 	}
-	/* bounded retention: drop whole steps of the oldest entries */
-	if (last >= first + JDB_CHANGE_RETENTION + JDB_CHANGE_TRIM_STEP)
+	/*
+	 * bounded retention: keep the last JDB_CHANGE_RETENTION entries, deleting
+	 * the ones that fall out one by one.  Never a range delete: any engine
+	 * range tombstone makes every point read of the database check it.
+	 */
+	if (last >= first + JDB_CHANGE_RETENTION)
 	{
-		StringInfoData lo,
-					hi;
-		uint8		b8[8];
 		uint64		new_first = last - JDB_CHANGE_RETENTION + 1;
+		StringInfoData dk;
+		uint8		b8[8];
 
-		initStringInfo(&lo);
-		appendBinaryStringInfo(&lo, (char *) prefix, 9);
-		appendStringInfoChar(&lo, 'c');
-		initStringInfo(&hi);
-		appendBinaryStringInfo(&hi, lo.data, lo.len);
-		put_be64(b8, new_first);
-		appendBinaryStringInfo(&hi, (char *) b8, 8);
-		flowdb_xact_delete_range((uint8 *) lo.data, lo.len, (uint8 *) hi.data, hi.len);
+		initStringInfo(&dk);
+		for (uint64 q = first; q < new_first; q++)
+		{
+			resetStringInfo(&dk);
+			appendBinaryStringInfo(&dk, (char *) prefix, 9);
+			appendStringInfoChar(&dk, 'c');
+			put_be64(b8, q);
+			appendBinaryStringInfo(&dk, (char *) b8, 8);
+			flowdb_xact_delete_xidless((uint8 *) dk.data, dk.len, 0);
+		}
 		first = new_first;
 	}
 	put_be64(mbuf, last);
@@ -691,7 +698,7 @@ pre_commit(void)
 		any_write = true;
 		if (op->kind != FLOWDB_OP_DELETE_RANGE && op->key[9] == 'd')
 		{
-			ch[nch].op = op;
+			ch[nch].op = *op;
 			ch[nch].store = key_store_id(op->key, op->key_len);
 			nch++;
 		}
@@ -727,8 +734,8 @@ pre_commit(void)
 
 			for (; i < nch && ch[i].store == sid; i++)
 				if (i + 1 == nch || ch[i + 1].store != sid ||
-					flowdb_key_cmp(ch[i].op->key, ch[i].op->key_len,
-								   ch[i + 1].op->key, ch[i + 1].op->key_len) != 0)
+					flowdb_key_cmp(ch[i].op.key, ch[i].op.key_len,
+								   ch[i + 1].op.key, ch[i + 1].op.key_len) != 0)
 					fin[nfin++] = ch[i];
 			/* write order (op seq) is the log order within the transaction */
 			qsort(fin, nfin, sizeof(Change), change_seq_cmp);

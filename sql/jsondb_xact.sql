@@ -52,3 +52,16 @@ SELECT jsondb.get('t', '5');
 BEGIN READ ONLY;
 SELECT jsondb.get('t', '5') ->> 'email';
 COMMIT;
+
+-- change-log retention: the last 100,000 changes are kept, older ones are
+-- deleted as new ones arrive (point deletes, no range tombstones)
+SELECT jsondb.create_store('log', 'id');
+SELECT count(jsondb.put('log', jsonb_build_object('id', i))) FROM generate_series(1, 25000) i;
+SELECT count(jsondb.put('log', jsonb_build_object('id', i))) FROM generate_series(25001, 50000) i;
+SELECT count(jsondb.put('log', jsonb_build_object('id', i))) FROM generate_series(50001, 75000) i;
+SELECT count(jsondb.put('log', jsonb_build_object('id', i))) FROM generate_series(75001, 100000) i;
+SELECT min(seq), max(seq), count(*) FROM jsondb.changes('log', since => 0, lim => 200000);
+SELECT count(jsondb.put('log', jsonb_build_object('id', i, 'v', 2))) FROM generate_series(1, 7) i;
+SELECT jsondb.changes('log', since => 6, lim => 1);    -- 7 was dropped
+SELECT min(seq), max(seq), count(*) FROM jsondb.changes('log', since => 7, lim => 200000);
+SELECT seq, op, key FROM jsondb.changes('log', since => 100004, lim => 10);
