@@ -87,8 +87,9 @@ static MemoryContextCallback release_cb;
  * rolled back; otherwise reads take the full search for the rest of the
  * transaction.  Bits only cause a full search, never a wrong answer.
  */
-#define WF_BITS (1 << 16)
+#define WF_MIN_BITS (1 << 16)
 static uint64 *wf = NULL;
+static uint32 wf_bits = 0;		/* a power of two; kept >= 8 bits per op */
 static int	wf_ops = 0;
 static bool wf_valid = true;
 
@@ -108,19 +109,49 @@ release_snapshot(void *arg)
 	uses = NULL;
 	nuses = uses_cap = 0;
 	wf = NULL;
+	wf_bits = 0;
 	wf_ops = 0;
 	wf_valid = true;
+}
+
+static inline void
+wf_set(const uint8 *key, int klen)
+{
+	uint32		h = hash_bytes(key, klen) & (wf_bits - 1);
+
+	wf[h >> 6] |= UINT64CONST(1) << (h & 63);
 }
 
 static void
 wf_add(const uint8 *key, int klen)
 {
-	uint32		h = hash_bytes(key, klen) & (WF_BITS - 1);
-
 	if (wf == NULL)
-		wf = MemoryContextAllocZero(TopTransactionContext, WF_BITS / 8);
-	wf[h >> 6] |= UINT64CONST(1) << (h & 63);
+	{
+		wf_bits = WF_MIN_BITS;
+		wf = MemoryContextAllocZero(TopTransactionContext, wf_bits / 8);
+	}
 	wf_ops++;
+	if (wf_valid && (uint64) wf_ops * 8 > wf_bits && wf_bits < ((uint32) 1 << 30))
+	{
+		/* grow (x4) and rebuild from the buffer: while the filter is valid
+		 * every op in it came through here, this one included */
+		int			nops;
+		const FlowdbOp *ops = flowdb_xact_ops(&nops);
+
+		if (nops != wf_ops)
+		{
+			wf_valid = false;
+			return;
+		}
+		pfree(wf);
+		wf_bits *= 4;
+		wf = MemoryContextAllocExtended(TopTransactionContext, wf_bits / 8,
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		for (int i = 0; i < nops; i++)
+			wf_set(ops[i].key, ops[i].key_len);
+		return;
+	}
+	wf_set(key, klen);
 }
 
 /* false: key is certainly not in the transaction's write buffer */
@@ -138,7 +169,7 @@ own_write_possible(const uint8 *key, int klen)
 		wf_valid = false;
 		return true;
 	}
-	h = hash_bytes(key, klen) & (WF_BITS - 1);
+	h = hash_bytes(key, klen) & (wf_bits - 1);
 	return (wf[h >> 6] >> (h & 63)) & 1;
 }
 
