@@ -218,7 +218,6 @@ jdb_txn_begin(void)
 {
 	lsm_db	   *db;
 	lsm_status	st;
-	HASHCTL		ctl;
 
 	if (active)
 		return;
@@ -235,15 +234,7 @@ jdb_txn_begin(void)
 	release_cb.func = release_snapshot;
 	release_cb.arg = NULL;
 	MemoryContextRegisterResetCallback(TopTransactionContext, &release_cb);
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(KeyRef);
-	ctl.entrysize = sizeof(Tracked);
-	ctl.hash = keyref_hash;
-	ctl.match = keyref_match;
-	ctl.hcxt = TopTransactionContext;
-	tracked = hash_create("jsondb read set", 64, &ctl,
-						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	/* the read set is created by the first jdb_track */
 }
 
 const lsm_snapshot *
@@ -289,6 +280,19 @@ jdb_track(const uint8 *key, int klen, const uint8 *val, int vlen, bool present)
 	bool		found;
 
 	jdb_txn_begin();
+	if (tracked == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(KeyRef);
+		ctl.entrysize = sizeof(Tracked);
+		ctl.hash = keyref_hash;
+		ctl.match = keyref_match;
+		ctl.hcxt = TopTransactionContext;
+		tracked = hash_create("jsondb read set", 64, &ctl,
+							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
 	t = hash_search(tracked, &r, HASH_ENTER, &found);
 	if (found)
 		return;					/* the first sight is what the snapshot showed */
@@ -303,34 +307,37 @@ static bool
 engine_get(const lsm_snapshot *s, const uint8 *key, int klen, uint8 **val, int *vlen,
 		   uint64 *seq)
 {
+	/* the engine's value buffer, reused across calls (lsm.h); a buffer
+	 * grown past 1 MiB by a big document is given back */
+	static lsm_value v = {0};
 	lsm_read_options ro;
-	lsm_value	v = {0};
 	lsm_status	st;
+	bool		found = false;
 
 	lsm_read_options_init(&ro);
 	ro.snapshot = s;
 	st = lsm_get(flowdb_db(), &ro, key, klen, 0, &v);
-	if (st == LSM_NOT_FOUND)
+	if (st == LSM_OK)
 	{
-		lsm_value_free(&v);
-		return false;
+		found = true;
+		if (seq)
+			*seq = v.seq;
+		if (val)
+		{
+			*vlen = (int) v.len;
+			*val = palloc(Max(v.len, 1));
+			memcpy(*val, v.data, v.len);
+		}
 	}
-	if (st != LSM_OK)
+	else if (st != LSM_NOT_FOUND)
 	{
 		flowdb_capture_error(st);
 		lsm_value_free(&v);
 		flowdb_raise_captured("jsondb: reading");
 	}
-	if (seq)
-		*seq = v.seq;
-	if (val)
-	{
-		*vlen = (int) v.len;
-		*val = palloc(Max(v.len, 1));
-		memcpy(*val, v.data, v.len);
-	}
-	lsm_value_free(&v);
-	return true;
+	if (v.cap > 1024 * 1024)
+		lsm_value_free(&v);
+	return found;
 }
 
 bool
@@ -594,6 +601,8 @@ validate(void)
 	HASH_SEQ_STATUS seq;
 	Tracked    *t;
 
+	if (tracked == NULL)
+		return;
 	hash_seq_init(&seq, tracked);
 	while ((t = hash_seq_search(&seq)) != NULL)
 	{
