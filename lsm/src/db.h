@@ -170,8 +170,12 @@ typedef struct rtomb_set {
 lsm_status rtomb_collect(lsm_db *db, uint32_t v, uint64_t snap, const uint8_t *lo, size_t lo_len,
                          const uint8_t *hi, size_t hi_len, const lsm_read_options *ro,
                          rtomb_set *out);
-/* Cheap test: does version v hold any range tombstone at all? */
-bool rtomb_any(lsm_db *db, uint32_t v);
+/* Point reads: is key's version with `seq` deleted by a range tombstone
+ * with seq in (seq, snap]?  Copies nothing; skips every source whose max
+ * seq is <= seq and tables whose key bounds exclude key. */
+lsm_status rtomb_point_covered(lsm_db *db, uint32_t v, uint64_t snap, const uint8_t *key,
+                               size_t klen, uint64_t seq, const lsm_read_options *ro,
+                               bool *covered);
 /* True if a tombstone with seq > entry_seq covers key. */
 bool rtomb_covers(const rtomb_set *s, const uint8_t *key, size_t klen, uint64_t entry_seq);
 void rtomb_set_free(rtomb_set *s);

@@ -118,22 +118,6 @@ static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entr
     return table_error(g->db, th->file_no, st);
 }
 
-/* Is the version found deleted by a newer range tombstone? */
-static lsm_status covered_by_rtomb(get_ctx *g, uint32_t v, uint64_t seq, bool *covered)
-{
-    *covered = false;
-    if (!rtomb_any(g->db, v))
-        return LSM_OK;
-    rtomb_set set = {0};
-    uint8_t hi[LSM_MAX_KEY_SIZE + 1];
-    memcpy(hi, g->key, g->klen);
-    hi[g->klen] = 0;
-    lsm_status st = rtomb_collect(g->db, v, g->snap, g->key, g->klen, hi, g->klen + 1, g->ro, &set);
-    *covered = st == LSM_OK && rtomb_covers(&set, g->key, g->klen, seq);
-    rtomb_set_free(&set);
-    return st;
-}
-
 static lsm_status get_in_version(get_ctx *g, uint32_t vi, lsm_value *out)
 {
     region_header *h = g->db->hdr;
@@ -152,7 +136,7 @@ static lsm_status get_in_version(get_ctx *g, uint32_t vi, lsm_value *out)
     if (e.type != ENTRY_PUT || (e.expire_at != 0 && e.expire_at <= db_now_secs(g->db)))
         return LSM_NOT_FOUND;
     bool covered;
-    st = covered_by_rtomb(g, vi, e.seq, &covered);
+    st = rtomb_point_covered(g->db, vi, g->snap, g->key, g->klen, e.seq, g->ro, &covered);
     if (st == LSM_OK && covered)
         st = LSM_NOT_FOUND;
     return st;

@@ -109,17 +109,79 @@ static lsm_status collect_table(lsm_db *db, uint32_t slot, uint64_t snap, const 
     return table_error(db, file_no, st);
 }
 
-bool rtomb_any(lsm_db *db, uint32_t vi)
+static bool tomb_covers(const lsm_entry *t, const uint8_t *key, size_t klen)
+{
+    return key_compare(t->key, t->key_len, key, klen) <= 0 &&
+           key_compare(key, klen, t->value, t->value_len) < 0;
+}
+
+/* Does a memtable hold a visible range tombstone newer than `seq` over key? */
+static bool memtable_covers(memtable *m, uint64_t snap, const uint8_t *key, size_t klen,
+                            uint64_t seq)
+{
+    if (atomic_load(&m->max_seq) <= seq)
+        return false;
+    for (uint32_t off = memtable_rt_first(m); off; off = memtable_rt_next(m, off)) {
+        mem_node *n = memtable_node(m, off);
+        if (n->seq <= seq || n->seq > snap || atomic_load(&n->aborted))
+            continue;
+        lsm_entry e;
+        memtable_node_entry(n, &e);
+        if (tomb_covers(&e, key, klen))
+            return true;
+    }
+    return false;
+}
+
+static bool key_within_bounds(const table_meta *m, const uint8_t *key, size_t klen)
+{
+    if (key_compare(key, klen, m->smallest, m->smallest_len) < 0)
+        return false;
+    if (key_compare(key, klen, m->largest, m->largest_len) <= 0)
+        return true;
+    return m->largest_truncated && klen >= m->largest_len &&
+           memcmp(key, m->largest, m->largest_len) == 0;
+}
+
+static lsm_status table_covers(lsm_db *db, uint32_t slot, uint64_t snap, const uint8_t *key,
+                               size_t klen, uint64_t seq, const lsm_read_options *ro,
+                               bool *covered)
+{
+    const table_meta *m = &region_table(db->hdr, slot)->meta;
+    if (m->range_tombstones == 0 || m->max_seq <= seq || !key_within_bounds(m, key, klen))
+        return LSM_OK;
+    sst_table *t;
+    lsm_status st = table_open_slot(db, slot, &t);
+    if (st != LSM_OK)
+        return table_error(db, m->file_no, st);
+    block_buf buf = {0};
+    block_ref ref = {0};
+    sst_block blk = {0};
+    st = block_fetch(db, t, m->file_no, sst_table_tombstone_handle(t), true, ro, &buf, &ref, &blk);
+    for (uint32_t i = 0; st == LSM_OK && i < blk.count && !*covered; i++) {
+        lsm_entry e;
+        st = sst_block_entry(&blk, i, &e);
+        if (st == LSM_OK && e.seq > seq && e.seq <= snap && tomb_covers(&e, key, klen))
+            *covered = true;
+    }
+    block_ref_release(&ref);
+    block_buf_free(&buf);
+    return table_error(db, m->file_no, st);
+}
+
+lsm_status rtomb_point_covered(lsm_db *db, uint32_t vi, uint64_t snap, const uint8_t *key,
+                               size_t klen, uint64_t seq, const lsm_read_options *ro,
+                               bool *covered)
 {
     region_header *h = db->hdr;
     version *v = region_version(h, vi);
-    for (uint32_t i = 0; i < v->n_mem; i++)
-        if (memtable_rt_first(region_memtable(h, v->mem[i])))
-            return true;
-    for (uint32_t i = 0; i < v->n_tables; i++)
-        if (region_table(h, v->tables[i])->meta.range_tombstones)
-            return true;
-    return false;
+    *covered = false;
+    for (uint32_t i = 0; i < v->n_mem && !*covered; i++)
+        *covered = memtable_covers(region_memtable(h, v->mem[i]), snap, key, klen, seq);
+    lsm_status st = LSM_OK;
+    for (uint32_t i = 0; st == LSM_OK && i < v->n_tables && !*covered; i++)
+        st = table_covers(db, v->tables[i], snap, key, klen, seq, ro, covered);
+    return st;
 }
 
 lsm_status rtomb_collect(lsm_db *db, uint32_t vi, uint64_t snap, const uint8_t *lo, size_t lo_len,
