@@ -2,7 +2,8 @@
 # documents.sh — benchmark J (../shared/bench/SPEC.md): JsonDB vs jsonb + indexes.
 #
 # Starts a throwaway cluster (OS user postgres; fsync on, synchronous_commit
-# on, flowdb.wal_sync_mode = always), loads the same 100,000 documents into a
+# on, flowdb.wal_sync_mode = always, shared_buffers and flowdb.block_cache_mb
+# both 256MB), loads the same 100,000 documents into a
 # JsonDB store and a jsonb table with the SPEC's indexes, then times each row
 # with pgbench (-M prepared, DURATION seconds, REPS repetitions, the two
 # sides alternating), and prints the medians and min/max.  Needs
@@ -35,6 +36,10 @@ port = $PORT
 unix_socket_directories = '$WORK'
 shared_preload_libraries = 'flowdb'
 shared_buffers = 256MB
+# the engine's read cache gets the same budget as the jsonb side's buffer
+# pool (the default is 64 MB): after the put/batch rows the documents no
+# longer fit a 64 MB cache and every row after them reads blocks again
+flowdb.block_cache_mb = 256
 fsync = on
 synchronous_commit = on
 flowdb.wal_sync_mode = always
