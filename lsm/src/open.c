@@ -145,11 +145,14 @@ static lsm_status remove_orphans(lsm_db *db, const manifest_state *ms)
         if (sscanf(de->d_name, "%llu.%7s", &no, tail) != 2 || strcmp(tail, "sst") != 0)
             continue;
         if (!ms->found) {
+            /* format before closedir: de points into the DIR's buffer */
+            lsm_status st = lsm_fail(LSM_CORRUPT,
+                                     "%s/MANIFEST is missing but table %s exists; refusing to "
+                                     "open (restore the MANIFEST, or move the tables away to "
+                                     "start empty)",
+                                     db->dir, de->d_name);
             closedir(d);
-            return lsm_fail(LSM_CORRUPT,
-                            "%s/MANIFEST is missing but table %s exists; refusing to open "
-                            "(restore the MANIFEST, or move the tables away to start empty)",
-                            db->dir, de->d_name);
+            return st;
         }
         if (!listed(ms, no)) {
             char path[1100];
