@@ -186,6 +186,9 @@ extern void fdw_get_paths(PlannerInfo *root, RelOptInfo *rel, Oid relid);
 extern ForeignScan *fdw_get_plan(PlannerInfo *root, RelOptInfo *rel, Oid relid,
 								 ForeignPath *path, List *tlist, List *scan_clauses,
 								 Plan *outer_plan);
+/* Aggregates computed inside the scan (count(*) over pushed conditions). */
+extern void fdw_get_upper_paths(PlannerInfo *root, UpperRelationKind stage,
+								RelOptInfo *input_rel, RelOptInfo *output_rel, void *extra);
 extern bool fdw_plan_direct_modify(PlannerInfo *root, ModifyTable *plan, Index rti,
 								   int subplan_index);
 extern void fdw_add_update_targets(PlannerInfo *root, Index rti, RangeTblEntry *rte,

@@ -401,3 +401,13 @@ fdw_plan_direct_modify(PlannerInfo *root, ModifyTable *plan, Index rti, int subp
 	list_nth_cell(fs->fdw_private, FDW_PRIV_DIRECT)->ptr_value = makeInteger(1);
 	return true;
 }
+
+/*
+ * Upper-relation paths.  Nothing is offered yet: the planner keeps computing
+ * aggregates above the foreign scan.
+ */
+void
+fdw_get_upper_paths(PlannerInfo *root, UpperRelationKind stage, RelOptInfo *input_rel,
+					RelOptInfo *output_rel, void *extra)
+{
+}

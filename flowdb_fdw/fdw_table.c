@@ -708,6 +708,7 @@ flowdb_fdw_handler(PG_FUNCTION_ARGS)
 	r->AddForeignUpdateTargets = fdw_add_update_targets;
 	r->PlanForeignModify = fdw_plan_modify;
 	r->PlanDirectModify = fdw_plan_direct_modify;
+	r->GetForeignUpperPaths = fdw_get_upper_paths;
 	fdw_exec_routines(r);
 	PG_RETURN_POINTER(r);
 }
