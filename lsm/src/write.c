@@ -312,9 +312,14 @@ static lsm_status append_wal_record(lsm_db *db, uint8_t kind, uint64_t tag, uint
     size_t rec = wal_record_size(len);
     if (h->wal_offset + rec > h->wal_zeroed) {
         /* Zero ahead, so the fdatasyncs of the next appends need not
-         * journal a new file size (one in WAL_ZERO_AHEAD bytes does). */
-        uint64_t to = h->wal_offset + rec + WAL_ZERO_AHEAD;
-        st = wal_zero_extend(fd, h->wal_zeroed, to, what);
+         * journal a new file size (one in WAL_ZERO_AHEAD bytes does).  The
+         * record's own bytes are not zeroed first: a large batch would be
+         * written twice.  Until the record lands, the gap reads as zeros
+         * (a hole), i.e. as the clean end of the log. */
+        uint64_t end = h->wal_offset + rec;
+        uint64_t from = h->wal_zeroed > end ? h->wal_zeroed : end;
+        uint64_t to = end + WAL_ZERO_AHEAD;
+        st = wal_zero_extend(fd, from, to, what);
         if (st != LSM_OK)
             return st;
         h->wal_zeroed = to;
