@@ -186,6 +186,10 @@ flowdb_worker_main(Datum arg)
 	pg_atomic_write_u32(&flowdb_ctl->ready, 1);
 	ereport(LOG, (errmsg("flowdb: engine ready")));
 
+	/* Take the first-touch page faults of the memtable arenas and block
+	 * caches here, on the worker, instead of in the first writers. */
+	lsm_prefault(db);
+
 	maintenance_loop(db);
 
 	pg_atomic_write_u32(&flowdb_ctl->ready, 0);

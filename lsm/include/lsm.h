@@ -145,6 +145,12 @@ lsm_status lsm_open(const lsm_config *cfg, void *region, size_t region_size,
 /* Host: flush memtables, sync the WAL, mark the region closed, release. */
 lsm_status lsm_close(lsm_db *db);
 
+/* Host, from a background process after open: fault the whole shared
+ * region in (memtable arenas, block caches) so that writers and cache
+ * fills do not take first-touch page faults later.  Contents are not
+ * changed, so it may run while other processes use the region. */
+void lsm_prefault(lsm_db *db);
+
 /* Other processes: true once the host finished recovery. */
 bool lsm_region_ready(const void *region);
 /* Attach a process-local handle to a ready region.  LSM_CLOSED if not ready. */

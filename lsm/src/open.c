@@ -98,8 +98,16 @@ static void prefault_region(void *p, size_t len)
     if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
         return;
 #endif
+    /* Adding 0 atomically faults a page in for writing without changing
+     * a byte that another process may be writing at the same moment. */
     for (size_t off = 0; off < len; off += 4096)
-        ((volatile char *) p)[off] = 0;
+        __atomic_fetch_add((char *) p + off, 0, __ATOMIC_RELAXED);
+}
+
+void lsm_prefault(lsm_db *db)
+{
+    if (db && db->hdr)
+        prefault_region(db->hdr, db->hdr->total_size);
 }
 
 static lsm_status open_directory(const lsm_config *cfg, int *lock_fd)
