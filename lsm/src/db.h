@@ -14,6 +14,7 @@
 
 #include "block_cache.h"
 #include "fence_index.h"
+#include "file_io.h"
 #include "lsm.h"
 #include "manifest.h"
 #include "region.h"
@@ -84,7 +85,6 @@ void mu_unlock(pthread_mutex_t *mu);
 /* Waits on cv for at most ms; returns false on timeout. */
 bool cv_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, uint32_t ms);
 void db_wake_maintenance(lsm_db *db);
-lsm_status fsync_dir(const char *dir);
 
 /* ---- versions (version.c) */
 /* Pins the current version and reads visible_seq consistently with it. */

@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "coding.h"
+#include "file_io.h"
 #include "status.h"
 
 /*
@@ -54,53 +55,6 @@ struct manifest {
 
 /* ------------------------------------------------------------------- I/O */
 
-static lsm_status write_all(int fd, const uint8_t *p, size_t len, uint64_t off, const char *path)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t) off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return lsm_fail(LSM_IO, "manifest %s: write at offset %" PRIu64 ": %s", path, off,
-                            n < 0 ? strerror(errno) : "no progress");
-        p += n;
-        len -= (size_t) n;
-        off += (uint64_t) n;
-    }
-    return LSM_OK;
-}
-
-/* Reads exactly len bytes at off; a short file is an I/O error (callers
- * check sizes first). */
-static lsm_status read_all(int fd, uint8_t *p, size_t len, uint64_t off, const char *path)
-{
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t) off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return lsm_fail(LSM_IO, "manifest %s: read at offset %" PRIu64 ": %s", path, off,
-                            n < 0 ? strerror(errno) : "file shrank");
-        p += n;
-        len -= (size_t) n;
-        off += (uint64_t) n;
-    }
-    return LSM_OK;
-}
-
-static lsm_status fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return lsm_fail(LSM_IO, "manifest: open directory %s: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int err = errno;
-    close(fd);
-    if (rc != 0)
-        return lsm_fail(LSM_IO, "manifest: fsync directory %s: %s", dir, strerror(err));
-    return LSM_OK;
-}
-
 static lsm_status file_size_of(int fd, const char *path, uint64_t *size)
 {
     struct stat sb;
@@ -126,7 +80,7 @@ static lsm_status replace_file(const char *dir, const char *path, const uint8_t 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return lsm_fail(LSM_IO, "manifest: create %s: %s", tmp, strerror(errno));
-    lsm_status st = write_all(fd, data, len, 0, tmp);
+    lsm_status st = file_write_at(fd, data, len, 0, tmp);
     if (st == LSM_OK && fsync(fd) != 0)
         st = lsm_fail(LSM_IO, "manifest: fsync %s: %s", tmp, strerror(errno));
     close(fd);
@@ -420,7 +374,7 @@ static lsm_status tail_is_zero(int fd, const char *path, uint64_t off, uint64_t 
     *zero = true;
     while (off < size && *zero) {
         size_t n = size - off < sizeof chunk ? (size_t) (size - off) : sizeof chunk;
-        lsm_status st = read_all(fd, chunk, n, off, path);
+        lsm_status st = file_read_at(fd, chunk, n, off, LSM_IO, path);
         if (st != LSM_OK)
             return st;
         for (size_t i = 0; i < n; i++)
@@ -439,7 +393,7 @@ static lsm_status check_file_header(int fd, const char *path, uint64_t size)
     if (size < MANIFEST_HEADER_SIZE)
         return lsm_fail(LSM_CORRUPT, "manifest %s: %" PRIu64 " bytes, shorter than its header",
                         path, size);
-    lsm_status st = read_all(fd, h, sizeof h, 0, path);
+    lsm_status st = file_read_at(fd, h, sizeof h, 0, LSM_IO, path);
     if (st != LSM_OK)
         return st;
     if (get_u32(h) != MANIFEST_MAGIC || get_u64(h + 8) != XXH3_64bits(h, 8))
@@ -463,7 +417,7 @@ static lsm_status read_record(int fd, const char *path, uint64_t pos, uint64_t s
     *verdict = RECORD_TORN;
     if (left < RECORD_HEADER_SIZE)
         return LSM_OK;
-    lsm_status st = read_all(fd, h, sizeof h, pos, path);
+    lsm_status st = file_read_at(fd, h, sizeof h, pos, LSM_IO, path);
     if (st != LSM_OK)
         return st;
     uint32_t len = get_u32(h);
@@ -488,7 +442,7 @@ static lsm_status read_record(int fd, const char *path, uint64_t pos, uint64_t s
         *buf = grown;
         *cap = rec_len;
     }
-    if ((st = read_all(fd, *buf, rec_len, pos, path)) != LSM_OK)
+    if ((st = file_read_at(fd, *buf, rec_len, pos, LSM_IO, path)) != LSM_OK)
         return st;
     size_t covered = RECORD_HEADER_SIZE + len;
     if (get_u64(*buf + covered) != XXH3_64bits(*buf, covered))
@@ -653,7 +607,7 @@ lsm_status manifest_append(manifest *m, const manifest_edit *e)
     if (st != LSM_OK || (st = follow_live_file(m)) != LSM_OK ||
         (st = file_size_of(m->fd, m->path, &end)) != LSM_OK)
         return st;
-    st = write_all(m->fd, m->buf, rec_len, end, m->path);
+    st = file_write_at(m->fd, m->buf, rec_len, end, m->path);
     if (st == LSM_OK && fdatasync(m->fd) != 0)
         st = lsm_fail(LSM_IO, "manifest %s: fdatasync: %s", m->path, strerror(errno));
     if (st != LSM_OK) {

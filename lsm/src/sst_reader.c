@@ -30,6 +30,7 @@
 #include <xxhash.h>
 
 #include "coding.h"
+#include "file_io.h"
 #include "status.h"
 
 #define FOOTER_CHECKSUM_AT 245
@@ -122,25 +123,6 @@ lsm_status sst_footer_decode(const uint8_t in[SST_FOOTER_SIZE], const char *path
 
 /* ------------------------------------------------------------- table */
 
-static lsm_status read_exact(int fd, void *buf, size_t len, uint64_t off, const char *path)
-{
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t) off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return lsm_fail(LSM_IO, "sst %s: read at %llu: %s", path, (unsigned long long) off,
-                            strerror(errno));
-        if (n == 0)
-            return lsm_fail(LSM_CORRUPT, "sst %s: truncated at %llu", path, (unsigned long long) off);
-        p += n;
-        off += (uint64_t) n;
-        len -= (size_t) n;
-    }
-    return LSM_OK;
-}
-
 /* A handle must name at least a trailer, entirely below the footer. */
 static bool handle_in_file(sst_handle h, uint64_t data_end)
 {
@@ -168,7 +150,7 @@ static lsm_status load_footer(sst_table *t, uint64_t file_no)
         return lsm_fail(LSM_CORRUPT, "sst %s: %llu bytes, shorter than the footer (truncated)",
                         t->path, (unsigned long long) size);
     uint8_t raw[SST_FOOTER_SIZE];
-    lsm_status st = read_exact(t->fd, raw, sizeof raw, size - SST_FOOTER_SIZE, t->path);
+    lsm_status st = file_read_at(t->fd, raw, sizeof raw, size - SST_FOOTER_SIZE, LSM_CORRUPT, t->path);
     if (st == LSM_OK)
         st = sst_footer_decode(raw, t->path, &t->footer);
     if (st != LSM_OK)
@@ -255,7 +237,7 @@ lsm_status sst_read_block(sst_table *t, sst_handle h, bool verify, block_buf *ou
                         (unsigned long long) h.offset, h.size);
     lsm_status st = block_buf_reserve(out, h.size);
     if (st == LSM_OK)
-        st = read_exact(t->fd, out->data, h.size, h.offset, t->path);
+        st = file_read_at(t->fd, out->data, h.size, h.offset, LSM_CORRUPT, t->path);
     if (st != LSM_OK)
         return st;
     uint32_t clen = h.size - SST_TRAILER_SIZE;

@@ -60,16 +60,3 @@ void db_wake_maintenance(lsm_db *db)
     pthread_cond_broadcast(&h->maint_cv);
     mu_unlock(&h->maint_mu);
 }
-
-lsm_status fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return lsm_fail(LSM_IO, "cannot open directory %s: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int err = errno;
-    close(fd);
-    if (rc != 0)
-        return lsm_fail(LSM_IO, "fsync of directory %s: %s", dir, strerror(err));
-    return LSM_OK;
-}

@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "coding.h"
+#include "file_io.h"
 #include "status.h"
 
 #define WAL_MAGIC 0x4C415746u          /* "FWAL" little-endian */
@@ -99,24 +100,6 @@ static lsm_status write_error(const char *what, size_t len, uint64_t offset, int
                     offset, err ? strerror(err) : "no progress");
 }
 
-lsm_status wal_append(int fd, uint64_t offset, const void *rec, size_t len,
-                      const char *what_for_errors)
-{
-    const uint8_t *p = rec;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = pwrite(fd, p, left, (off_t) offset);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return write_error(what_for_errors, len, offset, n < 0 ? errno : 0);
-        p += n;
-        left -= (size_t) n;
-        offset += (uint64_t) n;
-    }
-    return LSM_OK;
-}
-
 /* Drops the first `done` bytes from iov[0..*cnt), in place. */
 static struct iovec *skip_written(struct iovec *iov, int *cnt, size_t done)
 {
@@ -182,19 +165,6 @@ static lsm_status read_at(int fd, uint8_t *buf, size_t len, uint64_t offset, siz
     return LSM_OK;
 }
 
-static lsm_status fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return lsm_fail(LSM_IO, "wal: open directory %s: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int err = errno;
-    close(fd);
-    if (rc != 0)
-        return lsm_fail(LSM_IO, "wal: fsync directory %s: %s", dir, strerror(err));
-    return LSM_OK;
-}
-
 /* ------------------------------------------------------------- segments */
 
 lsm_status wal_segment_create(const char *dir, uint64_t seg_no, uint64_t prev_last_seq, int *fd_out,
@@ -209,7 +179,7 @@ lsm_status wal_segment_create(const char *dir, uint64_t seg_no, uint64_t prev_la
         return lsm_fail(LSM_IO, "wal: create %s: %s", path, strerror(errno));
     uint8_t header[WAL_SEGMENT_HEADER_SIZE];
     encode_segment_header(header, seg_no, prev_last_seq);
-    st = wal_append(fd, 0, header, sizeof header, path);
+    st = file_write_at(fd, header, sizeof header, 0, path);
     if (st == LSM_OK && fsync(fd) != 0)
         st = lsm_fail(LSM_IO, "wal: fsync %s: %s", path, strerror(errno));
     if (st == LSM_OK)
@@ -676,7 +646,7 @@ lsm_status wal_zero_extend(int fd, uint64_t from, uint64_t to, const char *what_
     static const uint8_t zeros[1 << 16];
     while (from < to) {
         size_t n = to - from < sizeof zeros ? (size_t) (to - from) : sizeof zeros;
-        lsm_status st = wal_append(fd, from, zeros, n, what_for_errors);
+        lsm_status st = file_write_at(fd, zeros, n, from, what_for_errors);
         if (st != LSM_OK)
             return st;
         from += n;

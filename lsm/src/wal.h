@@ -5,7 +5,7 @@
  * The write position (segment number, offset) lives in the engine's shared
  * region, so this API is stateless over (fd, offset): the engine reserves
  * [offset, offset + wal_record_size(len)) under its own lock, encodes, and
- * writes with wal_append / wal_append_frame from whichever process owns the
+ * writes with file_write_at (file_io.h) / wal_append_frame from whichever process owns the
  * batch.  Format (see WAL_MANIFEST_FORMAT.md), all little-endian:
  *
  *   segment file  <dir>/wal-<seg no, 16 decimal digits>.log
@@ -79,10 +79,6 @@ lsm_status wal_segment_create(const char *dir, uint64_t seg_no, uint64_t prev_la
  * checking its header; LSM_CORRUPT if the header is bad. */
 lsm_status wal_segment_open(const char *dir, uint64_t seg_no, int *fd_out);
 
-/* Writes all `len` bytes at `offset` (EINTR and short writes retried).
- * what_for_errors names the target in messages (e.g. the segment path). */
-lsm_status wal_append(int fd, uint64_t offset, const void *rec, size_t len,
-                      const char *what_for_errors);
 
 /* Writes header, payload and trailer of a framed record at `offset`. */
 lsm_status wal_append_frame(int fd, uint64_t offset, const wal_frame *f, const void *payload,

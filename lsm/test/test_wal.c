@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "file_io.h"
 #include "batch.h"
 #include "testutil.h"
 #include "wal.h"
@@ -59,7 +60,7 @@ static uint64_t append_rec(writer *w, uint8_t kind, uint64_t tag, uint64_t first
         size_t sz = wal_record_size(len);
         uint8_t *buf = malloc(sz);
         wal_encode_record(buf, kind, tag, first_seq, count, payload, len);
-        CHECK_OK(wal_append(w->fd, w->off, buf, sz, w->path));
+        CHECK_OK(file_write_at(w->fd, buf, sz, w->off, w->path));
         free(buf);
     } else {
         wal_frame f;
@@ -416,7 +417,7 @@ static void test_zero_padding(void)
 
     /* garbage inside segment 1's padding: replay stops there */
     uint8_t junk = 0x5a;
-    CHECK_OK(wal_append(w.fd, end + 50000, &junk, 1, w.path));
+    CHECK_OK(file_write_at(w.fd, &junk, 1, end + 50000, w.path));
     rec_log l2 = {0};
     CHECK_OK(wal_replay(dir, 0, collect, &l2, &st));
     CHECK(l2.n == 2 && st.stopped && st.stop_seg == 1 && st.stop_offset == end);
@@ -424,8 +425,8 @@ static void test_zero_padding(void)
 
     /* a record torn into the padding: dropped from there */
     uint8_t zeros[8] = {0};
-    CHECK_OK(wal_append(w.fd, end + 50000, zeros, 1, w.path));
-    CHECK_OK(wal_append(w.fd, end - 8, zeros, 8, w.path)); /* second's checksum */
+    CHECK_OK(file_write_at(w.fd, zeros, 1, end + 50000, w.path));
+    CHECK_OK(file_write_at(w.fd, zeros, 8, end - 8, w.path)); /* second's checksum */
     rec_log l3 = {0};
     CHECK_OK(wal_replay(dir, 0, collect, &l3, &st));
     CHECK(l3.n == 1 && st.stopped && st.stop_seg == 1 && st.stop_offset == second);
