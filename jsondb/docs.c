@@ -68,17 +68,33 @@ jdb_doc_decode(const uint8 *val, int vlen, uint64 *version)
 }
 
 Jsonb *
+jdb_doc_decode_into(const uint8 *val, int vlen, StringInfo buf)
+{
+	Jsonb	   *j;
+
+	if (vlen < 8 + (int) sizeof(uint32))
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("jsondb: malformed stored document")));
+	resetStringInfo(buf);
+	enlargeStringInfo(buf, VARHDRSZ + vlen - 8);
+	j = (Jsonb *) buf->data;	/* palloc'd: aligned */
+	SET_VARSIZE(j, VARHDRSZ + vlen - 8);
+	memcpy(VARDATA(j), val + 8, vlen - 8);
+	buf->len = VARHDRSZ + vlen - 8;
+	return j;
+}
+
+Jsonb *
 jdb_get_doc(JdbStore *s, const uint8 *pk, int pklen, uint64 *version)
 {
 	StringInfoData k;
-	uint8	   *v;
+	const uint8 *v;
 	int			vlen;
 
 	initStringInfo(&k);
 	jdb_doc_key(s, &k, pk, pklen);
-	if (!jdb_read((uint8 *) k.data, k.len, &v, &vlen, true))
+	if (!jdb_read_view((uint8 *) k.data, k.len, &v, &vlen, true))
 		return NULL;
-	return jdb_doc_decode(v, vlen, version);
+	return jdb_doc_decode(v, vlen, version);	/* the one copy */
 }
 
 static void

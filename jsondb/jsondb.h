@@ -158,6 +158,9 @@ extern const lsm_snapshot *jdb_txn_snapshot(void);
  * palloc'd copy in *val / *len if present.  `track` records the value seen
  * in the OCC read set. */
 extern bool jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track);
+/* The same without the copy: *val is valid until the next jdb_read* call
+ * (or the next buffered write); for readers that copy or decode at once. */
+extern bool jdb_read_view(const uint8 *key, int klen, const uint8 **val, int *vlen, bool track);
 /* Read the latest committed value (ignoring the snapshot and own writes). */
 extern bool jdb_read_latest(const uint8 *key, int klen, uint8 **val, int *vlen);
 /* Record that the snapshot showed (val, vlen) or absence for key. */
@@ -186,6 +189,8 @@ extern void jdb_scan_close(JdbScan *sc);
 
 /* A document as stored: version + jsonb. */
 extern Jsonb *jdb_doc_decode(const uint8 *val, int vlen, uint64 *version);
+/* The same into buf (reused across calls; the result lives in buf->data). */
+extern Jsonb *jdb_doc_decode_into(const uint8 *val, int vlen, StringInfo buf);
 extern Jsonb *jdb_get_doc(JdbStore *s, const uint8 *pk, int pklen, uint64 *version);
 extern void jdb_delete_doc(JdbStore *s, const uint8 *pk, int pklen, Jsonb *old_doc);
 extern void jdb_index_backfill(JdbStore *s, JdbIndex *ix);

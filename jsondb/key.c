@@ -874,6 +874,28 @@ jdb_decode_key(const uint8 **pp, const uint8 *end, StringInfo out)
  * pushed onto *st (tok is the token for a scalar: WJB_ELEM inside an array,
  * 0 at the top, where *out is filled instead).
  */
+/*
+ * A jsonb scalar holding numeric n, laid out exactly as JsonbValueToJsonb
+ * lays out a raw scalar (utils/jsonb.h): a one-element array container
+ * flagged JB_FSCALAR whose JEntry holds the end offset of its one value,
+ * the numeric, which follows int-aligned (VARHDRSZ + header + JEntry = 12
+ * bytes: no padding).  Keys are mostly numbers, and index reads build one
+ * per returned row: this skips the parse-state machinery.
+ */
+static Jsonb *
+numeric_scalar_jsonb(Numeric n)
+{
+	uint32		numlen = VARSIZE_ANY(n);
+	Size		size = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) + numlen;
+	Jsonb	   *j = palloc(size);
+
+	SET_VARSIZE(j, size);
+	j->root.header = 1 | JB_FARRAY | JB_FSCALAR;
+	j->root.children[0] = JENTRY_ISNUMERIC | JENTRY_HAS_OFF | numlen;
+	memcpy(&j->root.children[1], n, numlen);
+	return j;
+}
+
 static bool
 key_value(const uint8 **pp, const uint8 *end, JsonbParseState **st, JsonbValue *out,
 		  JsonbValue **res)
@@ -961,7 +983,11 @@ jdb_key_to_jsonb(const uint8 *p, int len)
 	JsonbValue *res = NULL;
 
 	if (key_value(&q, p + len, &st, &v, &res))
+	{
+		if (res == NULL && v.type == jbvNumeric)
+			return numeric_scalar_jsonb(v.val.numeric);
 		return JsonbValueToJsonb(res ? res : &v);
+	}
 	q = p;
 	initStringInfo(&s);
 	if (!jdb_decode_key(&q, p + len, &s))

@@ -367,9 +367,27 @@ jsondb_delete_range(PG_FUNCTION_ARGS)
  */
 
 /*
- * transient: every row's allocations (the document, and whatever visit
- * allocates) live in a context reset after the row, so visit must copy what
- * it keeps.  Otherwise they stay in the caller's context.
+ * The document of pk through the transaction (recorded for OCC), or NULL.
+ * With docbuf it is decoded into docbuf (valid until the next call),
+ * otherwise palloc'd.
+ */
+static Jsonb *
+fetch_doc(JdbStore *s, StringInfo dk, const uint8 *pk, int pklen, StringInfo docbuf)
+{
+	const uint8 *v;
+	int			vlen;
+
+	resetStringInfo(dk);
+	jdb_doc_key(s, dk, pk, pklen);
+	if (!jdb_read_view((uint8 *) dk->data, dk->len, &v, &vlen, true))
+		return NULL;
+	return docbuf ? jdb_doc_decode_into(v, vlen, docbuf) : jdb_doc_decode(v, vlen, NULL);
+}
+
+/*
+ * transient: the row's document lives in a buffer reused by the next row,
+ * and whatever visit allocates in a context reset after the row, so visit
+ * must copy what it keeps.  Otherwise both stay in the caller's context.
  */
 static void
 scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
@@ -389,7 +407,14 @@ scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 				pend_pk;
 	bool		have_last = false,
 				pending = false;
+	StringInfoData docbuf_data;
+	StringInfo	docbuf = NULL;	/* transient: the row's document, reused */
 
+	if (transient)
+	{
+		initStringInfo(&docbuf_data);
+		docbuf = &docbuf_data;
+	}
 	initStringInfo(&pre);
 	jdb_index_prefix(s, ix, &pre);
 	initStringInfo(&last_ik);
@@ -428,18 +453,16 @@ scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 		/* prevunique: emit the group's last-seen (lowest pk) entry at its end */
 		if (dir == DIR_PREVUNIQUE && pending && (!more || !same))
 		{
-			uint8	   *v;
-			int			vlen;
+			Jsonb	   *doc;
 			bool		go = true;
 
-			resetStringInfo(&dk);
-			jdb_doc_key(s, &dk, (uint8 *) pend_pk.data, pend_pk.len);
 			pending = false;
 			if (row_cxt)
 				MemoryContextSwitchTo(row_cxt);
-			if (jdb_read((uint8 *) dk.data, dk.len, &v, &vlen, true))
+			doc = fetch_doc(s, &dk, (uint8 *) pend_pk.data, pend_pk.len, docbuf);
+			if (doc)
 				go = visit(arg, (uint8 *) last_ik.data, last_ik.len, (uint8 *) pend_pk.data,
-						   pend_pk.len, jdb_doc_decode(v, vlen, NULL));
+						   pend_pk.len, doc);
 			if (row_cxt)
 			{
 				MemoryContextSwitchTo(outer);
@@ -466,16 +489,14 @@ scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 		if (uniq && same)
 			continue;
 		{
-			uint8	   *v;
-			int			vlen;
+			Jsonb	   *doc;
 			bool		go = true;
 
-			resetStringInfo(&dk);
-			jdb_doc_key(s, &dk, pk, pklen);
 			if (row_cxt)
 				MemoryContextSwitchTo(row_cxt);
-			if (jdb_read((uint8 *) dk.data, dk.len, &v, &vlen, true))
-				go = visit(arg, ik, iklen, pk, pklen, jdb_doc_decode(v, vlen, NULL));
+			doc = fetch_doc(s, &dk, pk, pklen, docbuf);
+			if (doc)
+				go = visit(arg, ik, iklen, pk, pklen, doc);
 			if (row_cxt)
 			{
 				MemoryContextSwitchTo(outer);
@@ -488,6 +509,8 @@ scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 	jdb_scan_close(sc);
 	if (row_cxt)
 		MemoryContextDelete(row_cxt);
+	if (docbuf)
+		pfree(docbuf->data);
 }
 
 void

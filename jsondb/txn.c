@@ -48,17 +48,24 @@
 
 #define JDB_LOCK_FIELD4 0x4A44	/* 'JD': distinct from user advisory locks (1, 2) */
 
-typedef struct KeyRef
+/*
+ * The OCC read set: what the snapshot showed for each document (and unique
+ * index entry) the transaction read, appended in read order.  A read pays
+ * only the append (its key is copied into 64 kB blocks of
+ * TopTransactionContext); duplicates are dropped at commit, and only by
+ * transactions that wrote, since read-only ones never validate.  Every
+ * entry of a key was read through the same snapshot, so entries of one key
+ * agree; were they ever to disagree, each is validated and the commit
+ * fails (never a missed conflict).
+ */
+typedef struct Tracked
 {
 	const uint8 *key;
 	uint32		len;
-} KeyRef;
-
-typedef struct Tracked
-{
-	KeyRef		ref;			/* hash key; bytes in TopTransactionContext */
 	bool		present;		/* what the snapshot showed */
 } Tracked;
+
+#define RS_BLOCK (64 * 1024)
 
 typedef struct StoreUse
 {
@@ -73,7 +80,12 @@ static bool active = false;
 static lsm_snapshot *snap = NULL;
 static uint64 snap_seq = 0;
 static lsm_db *snap_db = NULL;
-static HTAB *tracked = NULL;
+static Tracked *reads = NULL;
+static int	nreads = 0;
+static int	reads_cap = 0;
+static uint8 *rs_ptr = NULL;	/* read-set key bytes: current block */
+static size_t rs_left = 0;
+static int32 last_read_store = -1;	/* store_use() already done for it */
 static StoreUse *uses = NULL;
 static int	nuses = 0;
 static int	uses_cap = 0;
@@ -97,6 +109,22 @@ bool		jdb_scan_latest = false;
 
 /* ---------------------------------------------------------- lifecycle */
 
+/*
+ * The engine's value buffer, reused across reads (lsm.h).  A view returned
+ * by engine_get points into it and stays valid until the next engine_get;
+ * a buffer grown past 1 MiB by a big document is given back at the next
+ * read (or at transaction end).
+ */
+static lsm_value engine_buf = {0};
+
+static void
+engine_buf_trim(void)
+{
+	if (engine_buf.cap > 1024 * 1024)
+		lsm_value_free(&engine_buf);
+}
+
+
 static void
 release_snapshot(void *arg)
 {
@@ -105,7 +133,12 @@ release_snapshot(void *arg)
 	snap = NULL;
 	snap_db = NULL;
 	active = false;
-	tracked = NULL;
+	engine_buf_trim();
+	reads = NULL;
+	nreads = reads_cap = 0;
+	rs_ptr = NULL;
+	rs_left = 0;
+	last_read_store = -1;
 	uses = NULL;
 	nuses = uses_cap = 0;
 	wf = NULL;
@@ -194,25 +227,6 @@ before_detach(lsm_db *db)
 	release_snapshot(NULL);
 }
 
-static uint32
-keyref_hash(const void *k, Size ks)
-{
-	const KeyRef *r = k;
-
-	return hash_bytes(r->key, r->len);
-}
-
-static int
-keyref_match(const void *a, const void *b, Size ks)
-{
-	const KeyRef *x = a,
-			   *y = b;
-
-	if (x->len != y->len)
-		return 1;
-	return memcmp(x->key, y->key, x->len);
-}
-
 void
 jdb_txn_begin(void)
 {
@@ -272,76 +286,96 @@ store_use(int32 id)
 	return &uses[nuses++];
 }
 
+static const uint8 *
+rs_copy(const uint8 *key, int klen)
+{
+	uint8	   *c;
+
+	if (klen > RS_BLOCK / 4)
+		c = MemoryContextAlloc(TopTransactionContext, klen);
+	else
+	{
+		if ((size_t) klen > rs_left)
+		{
+			rs_ptr = MemoryContextAlloc(TopTransactionContext, RS_BLOCK);
+			rs_left = RS_BLOCK;
+		}
+		c = rs_ptr;
+		rs_ptr += klen;
+		rs_left -= klen;
+	}
+	memcpy(c, key, klen);
+	return c;
+}
+
 void
 jdb_track(const uint8 *key, int klen, const uint8 *val, int vlen, bool present)
 {
-	KeyRef		r = {key, (uint32) klen};
+	int32		sid = key_store_id(key, klen);
 	Tracked    *t;
-	bool		found;
 
 	jdb_txn_begin();
-	if (tracked == NULL)
+	if (nreads == reads_cap)
 	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(KeyRef);
-		ctl.entrysize = sizeof(Tracked);
-		ctl.hash = keyref_hash;
-		ctl.match = keyref_match;
-		ctl.hcxt = TopTransactionContext;
-		tracked = hash_create("jsondb read set", 64, &ctl,
-							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+		reads_cap = reads_cap ? reads_cap * 2 : 256;
+		reads = reads ? repalloc_huge(reads, (Size) reads_cap * sizeof(Tracked))
+			: MemoryContextAlloc(TopTransactionContext, reads_cap * sizeof(Tracked));
 	}
-	t = hash_search(tracked, &r, HASH_ENTER, &found);
-	if (found)
-		return;					/* the first sight is what the snapshot showed */
-	t->ref.key = MemoryContextAlloc(TopTransactionContext, klen);
-	memcpy((uint8 *) t->ref.key, key, klen);
-	t->ref.len = klen;
+	t = &reads[nreads++];
+	t->key = rs_copy(key, klen);
+	t->len = klen;
 	t->present = present;
-	(void) store_use(key_store_id(key, klen));
+	if (sid != last_read_store)
+	{
+		(void) store_use(sid);
+		last_read_store = sid;
+	}
 }
 
+/*
+ * Point read through snapshot s (NULL: latest).  copy: *val is a palloc'd
+ * copy; otherwise a view into engine_buf.
+ */
 static bool
-engine_get(const lsm_snapshot *s, const uint8 *key, int klen, uint8 **val, int *vlen,
-		   uint64 *seq)
+engine_get(const lsm_snapshot *s, const uint8 *key, int klen, const uint8 **val, int *vlen,
+		   uint64 *seq, bool copy)
 {
-	/* the engine's value buffer, reused across calls (lsm.h); a buffer
-	 * grown past 1 MiB by a big document is given back */
-	static lsm_value v = {0};
 	lsm_read_options ro;
 	lsm_status	st;
-	bool		found = false;
 
+	engine_buf_trim();
 	lsm_read_options_init(&ro);
 	ro.snapshot = s;
-	st = lsm_get(flowdb_db(), &ro, key, klen, 0, &v);
-	if (st == LSM_OK)
-	{
-		found = true;
-		if (seq)
-			*seq = v.seq;
-		if (val)
-		{
-			*vlen = (int) v.len;
-			*val = palloc(Max(v.len, 1));
-			memcpy(*val, v.data, v.len);
-		}
-	}
-	else if (st != LSM_NOT_FOUND)
+	st = lsm_get(flowdb_db(), &ro, key, klen, 0, &engine_buf);
+	if (st == LSM_NOT_FOUND)
+		return false;
+	if (st != LSM_OK)
 	{
 		flowdb_capture_error(st);
-		lsm_value_free(&v);
+		lsm_value_free(&engine_buf);
 		flowdb_raise_captured("jsondb: reading");
 	}
-	if (v.cap > 1024 * 1024)
-		lsm_value_free(&v);
-	return found;
+	if (seq)
+		*seq = engine_buf.seq;
+	if (val)
+	{
+		*vlen = (int) engine_buf.len;
+		if (copy)
+		{
+			uint8	   *c = palloc(Max(engine_buf.len, 1));
+
+			memcpy(c, engine_buf.data, engine_buf.len);
+			*val = c;
+		}
+		else
+			*val = engine_buf.data;
+	}
+	return true;
 }
 
-bool
-jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track)
+/* Own writes first, then the snapshot; see jdb_read / jdb_read_view. */
+static bool
+read_key(const uint8 *key, int klen, const uint8 **val, int *vlen, bool track, bool copy)
 {
 	const FlowdbOp *op;
 	bool		present;
@@ -359,16 +393,28 @@ jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track)
 		case FLOWDB_OWN_NONE:
 			break;
 	}
-	present = engine_get(snap, key, klen, val, vlen, NULL);
+	present = engine_get(snap, key, klen, val, vlen, NULL, copy);
 	if (track)
-		jdb_track(key, klen, present ? *val : NULL, present ? *vlen : 0, present);
+		jdb_track(key, klen, NULL, 0, present);
 	return present;
+}
+
+bool
+jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track)
+{
+	return read_key(key, klen, (const uint8 **) val, vlen, track, true);
+}
+
+bool
+jdb_read_view(const uint8 *key, int klen, const uint8 **val, int *vlen, bool track)
+{
+	return read_key(key, klen, val, vlen, track, false);
 }
 
 bool
 jdb_read_latest(const uint8 *key, int klen, uint8 **val, int *vlen)
 {
-	return engine_get(NULL, key, klen, val, vlen, NULL);
+	return engine_get(NULL, key, klen, (const uint8 **) val, vlen, NULL, true);
 }
 
 /* ------------------------------------------------------------ writes */
@@ -576,13 +622,13 @@ check_definitions(void)
 static void
 unique_violation(const Tracked *t)
 {
-	StoreUse   *u = store_use(key_store_id(t->ref.key, t->ref.len));
+	StoreUse   *u = store_use(key_store_id(t->key, t->len));
 	const char *ixname = "?";
 
 	if (u->name[0])
 	{
 		JdbStore   *s = jdb_store_lookup(u->name);
-		int			id = t->ref.key[10] << 8 | t->ref.key[11];
+		int			id = t->key[10] << 8 | t->key[11];
 
 		for (int i = 0; i < s->nindexes; i++)
 			if (s->indexes[i].id == id)
@@ -595,26 +641,39 @@ unique_violation(const Tracked *t)
 			 errdetail("Another transaction committed a document with the same index key.")));
 }
 
+static int
+tracked_cmp(const void *a, const void *b)
+{
+	const Tracked *x = a,
+			   *y = b;
+	int			c = flowdb_key_cmp(x->key, x->len, y->key, y->len);
+
+	if (c != 0)
+		return c;
+	return (int) x->present - (int) y->present;
+}
+
+/* The read set in key order (engine reads in order), duplicates validated once. */
 static void
 validate(void)
 {
-	HASH_SEQ_STATUS seq;
-	Tracked    *t;
-
-	if (tracked == NULL)
+	if (nreads == 0)
 		return;
-	hash_seq_init(&seq, tracked);
-	while ((t = hash_seq_search(&seq)) != NULL)
+	qsort(reads, nreads, sizeof(Tracked), tracked_cmp);
+	for (int i = 0; i < nreads; i++)
 	{
+		const Tracked *t = &reads[i];
 		uint64		now_seq = 0;
-		bool		present = engine_get(NULL, t->ref.key, t->ref.len, NULL, NULL, &now_seq);
+		bool		present;
 
+		if (i > 0 && tracked_cmp(t, &reads[i - 1]) == 0)
+			continue;
+		present = engine_get(NULL, t->key, t->len, NULL, NULL, &now_seq, false);
 		/* unchanged since the snapshot: the same presence, and if present
 		 * not rewritten after it (lsm.h: a later write has seq > snapshot) */
 		if (present == t->present && (!present || now_seq <= snap_seq))
 			continue;
-		hash_seq_term(&seq);
-		if (present && t->ref.len > 9 && t->ref.key[9] == 'i')
+		if (present && t->len > 9 && t->key[9] == 'i')
 			unique_violation(t);
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
