@@ -28,6 +28,9 @@ OBJS += flowdb_fdw/fdw_exec.o flowdb_fdw/fdw_plan.o flowdb_fdw/fdw_pushdown.o \
 # jsondb (issue 6): IndexedDB-style document stores
 OBJS += jsondb/catalog.o jsondb/changes.o jsondb/ddl.o jsondb/docs.o jsondb/key.o jsondb/query.o \
 	jsondb/read.o jsondb/txn.o
+# jsondb stores as foreign tables (issue 6)
+OBJS += jsondb/store_fdw_table.o jsondb/store_fdw_quals.o jsondb/store_fdw_plan.o \
+	jsondb/store_fdw_exec.o jsondb/store_fdw_modify.o
 
 EXTENSION = flowdb
 DATA = flowdb--0.1.sql
@@ -38,7 +41,7 @@ REGRESS = flowdb_basic flowdb_errors flowdb_xact flowdb_patch flowdb_keyspace \
 # foreign data wrapper (issue 5)
 REGRESS += flowdb_fdw_basic flowdb_fdw_pushdown flowdb_fdw_write
 # jsondb (issue 6)
-REGRESS += jsondb_keys jsondb_docs jsondb_xact
+REGRESS += jsondb_keys jsondb_docs jsondb_xact jsondb_fdw
 ISOLATION = jsondb_unique jsondb_conflicts jsondb_watch
 NO_INSTALLCHECK = 1
 

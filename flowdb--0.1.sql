@@ -175,6 +175,14 @@ CREATE FUNCTION flowdb._fdw_validator(text[], oid) RETURNS void
     AS 'MODULE_PATHNAME', 'flowdb_fdw_validator' LANGUAGE C STRICT;
 CREATE FUNCTION flowdb._fdw_table_keyspace(oid) RETURNS text
     AS 'MODULE_PATHNAME', 'flowdb_fdw_table_keyspace' LANGUAGE C STRICT;
+-- (issue 6) JsonDB store tables: is a table one (option store), and the
+-- check of its columns
+CREATE FUNCTION flowdb._fdw_is_store(options text[]) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_options_to_table(options) o
+                   WHERE o.option_name = 'store') $$;
+CREATE FUNCTION flowdb._fdw_check_store_table(oid) RETURNS void
+    AS 'MODULE_PATHNAME', 'jsondb_fdw_check_table' LANGUAGE C STRICT;
 
 CREATE FOREIGN DATA WRAPPER flowdb HANDLER flowdb._fdw_handler
     VALIDATOR flowdb._fdw_validator;
@@ -197,7 +205,7 @@ BEGIN
         JOIN pg_foreign_server s ON s.oid = ft.ftserver
         JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
         WHERE c.classid = 'pg_class'::regclass
-          AND w.fdwhandler = 'flowdb._fdw_handler'::regproc
+          AND w.fdwhandler = 'flowdb._fdw_handler'::regproc AND NOT flowdb._fdw_is_store(ft.ftoptions)
     LOOP
         ks := flowdb._fdw_table_keyspace(r.objid);
         IF NOT EXISTS (SELECT 1 FROM pg_options_to_table(r.ftoptions) o
@@ -210,8 +218,22 @@ BEGIN
             PERFORM flowdb._purge_keyspace(ks);
         END IF;
     END LOOP;
+    -- (issue 6) JsonDB store tables (option store): only their columns are
+    -- checked; the store is looked up when the table is used
+    FOR r IN
+        SELECT DISTINCT c.objid
+        FROM pg_event_trigger_ddl_commands() c
+        JOIN pg_foreign_table ft ON ft.ftrelid = c.objid
+        JOIN pg_foreign_server s ON s.oid = ft.ftserver
+        JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+        WHERE c.classid = 'pg_class'::regclass
+          AND w.fdwhandler = 'flowdb._fdw_handler'::regproc AND flowdb._fdw_is_store(ft.ftoptions)
+    LOOP
+        PERFORM flowdb._fdw_check_store_table(r.objid);
+    END LOOP;
 END $$;
-REVOKE ALL ON FUNCTION flowdb._fdw_on_ddl(), flowdb._fdw_table_keyspace(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION flowdb._fdw_on_ddl(), flowdb._fdw_table_keyspace(oid),
+    flowdb._fdw_check_store_table(oid) FROM PUBLIC;
 
 CREATE EVENT TRIGGER flowdb_foreign_tables ON ddl_command_end
     WHEN TAG IN ('CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE')

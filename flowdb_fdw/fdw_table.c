@@ -1,8 +1,13 @@
 /*
  * fdw_table.c — what a flowdb foreign table is: options, columns, row codec.
  *
+ * Two kinds of table share the wrapper (the handler dispatches per table):
+ * a table with option store is a JsonDB document store (jsondb/store_fdw_*.c);
+ * every other one is a keyspace table, described here.
+ *
  * Options
- *   table   keyspace 'name'   the keyspace holding the rows (default: the
+ *   table   store 'name'      a JsonDB store table (nothing else allowed)
+ *           keyspace 'name'   the keyspace holding the rows (default: the
  *                             table's name, pinned as an option at CREATE)
  *           ttl_secs 'n'      expiry of rows written without an expire_at
  *                             value: 0 = never; default flowdb.default_ttl_secs
@@ -16,6 +21,7 @@
  * and writes the same records as flowdb.put / flowdb.get.
  */
 #include "fdw.h"
+#include "jsondb.h"
 
 #include "access/htup_details.h"
 #include "access/reloptions.h"
@@ -33,6 +39,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "parser/parsetree.h"
 
 PG_FUNCTION_INFO_V1(flowdb_fdw_handler);
 PG_FUNCTION_INFO_V1(flowdb_fdw_validator);
@@ -75,12 +82,27 @@ check_keyspace_option(DefElem *d)
 						FLOWDB_MAX_KEYSPACE_NAME, len)));
 }
 
+static void
+check_store_option(DefElem *d)
+{
+	char	   *s = defGetString(d);
+	int			len = strlen(s);
+
+	if (len < 1 || len > JDB_MAX_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("flowdb: store name must be 1 to %d bytes long, got %d",
+						JDB_MAX_NAME, len)));
+}
+
 Datum
 flowdb_fdw_validator(PG_FUNCTION_ARGS)
 {
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			catalog = PG_GETARG_OID(1);
 	ListCell   *lc;
+	bool		has_store = false,
+				has_keyspace_options = false;
 
 	foreach(lc, options)
 	{
@@ -89,7 +111,13 @@ flowdb_fdw_validator(PG_FUNCTION_ARGS)
 
 		if (catalog == ForeignTableRelationId)
 		{
-			if (strcmp(d->defname, "keyspace") == 0)
+			if (strcmp(d->defname, "store") == 0)
+			{
+				check_store_option(d);
+				has_store = true;
+				ok = true;
+			}
+			else if (strcmp(d->defname, "keyspace") == 0)
 			{
 				check_keyspace_option(d);
 				ok = true;
@@ -118,7 +146,15 @@ flowdb_fdw_validator(PG_FUNCTION_ARGS)
 							 catalog == AttributeRelationId ?
 							 "Valid column options are key, ts and expire_at (boolean)." :
 							 "The flowdb wrapper, its servers and user mappings take no options.")));
+		if (catalog == ForeignTableRelationId && strcmp(d->defname, "store") != 0)
+			has_keyspace_options = true;
 	}
+	if (has_store && has_keyspace_options)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("flowdb: a store table takes no keyspace or ttl_secs option"),
+				 errhint("Option store makes a JsonDB document store table; keyspace and ttl_secs "
+						 "belong to keyspace tables.")));
 	PG_RETURN_VOID();
 }
 
@@ -695,20 +731,278 @@ fdw_decode_record(const FdwTable *t, const lsm_record *rec, const bool *needed,
 	}
 }
 
-/* -------------------------------------------------------------- handler */
+/* -------------------------------------------------------------- handler
+ *
+ * One wrapper, two kinds of table.  `ks` holds the keyspace table callbacks
+ * (fdw_plan.c / fdw_exec.c); the handler's callbacks below pick per table:
+ * planner callbacks by the table's OID (its kind cached per backend in
+ * jsondb/store_fdw_table.c), scans by the marker that starts a store scan
+ * plan's fdw_private (a scan without a relation, such as a pushed-down
+ * aggregate, is a keyspace plan), writes and ANALYZE by the relation.
+ * Direct modification is only ever planned for keyspace tables.
+ */
+
+static FdwRoutine ks;
+static bool ks_ready = false;
+
+static const FdwRoutine *
+keyspace_routine(void)
+{
+	if (!ks_ready)
+	{
+		memset(&ks, 0, sizeof(ks));
+		ks.type = T_FdwRoutine;
+		ks.GetForeignRelSize = fdw_get_rel_size;
+		ks.GetForeignPaths = fdw_get_paths;
+		ks.GetForeignPlan = fdw_get_plan;
+		ks.AddForeignUpdateTargets = fdw_add_update_targets;
+		ks.PlanForeignModify = fdw_plan_modify;
+		ks.PlanDirectModify = fdw_plan_direct_modify;
+		ks.GetForeignUpperPaths = fdw_get_upper_paths;
+		fdw_exec_routines(&ks);
+		ks_ready = true;
+	}
+	return &ks;
+}
+
+static bool
+store_rel(Relation rel)
+{
+	return jdb_fdw_is_store_table(RelationGetRelid(rel));
+}
+
+static bool
+store_rti(PlannerInfo *root, Index rti)
+{
+	return jdb_fdw_is_store_table(planner_rt_fetch(rti, root)->relid);
+}
+
+static bool
+store_scan(ForeignScanState *node)
+{
+	List	   *priv = ((ForeignScan *) node->ss.ps.plan)->fdw_private;
+
+	/* keyspace plans may start with NIL (no pushed conditions) */
+	return priv != NIL && linitial(priv) != NULL && IsA(linitial(priv), String) &&
+		strcmp(strVal(linitial(priv)), JDB_FDW_SCAN_MARKER) == 0;
+}
+
+static void
+d_get_rel_size(PlannerInfo *root, RelOptInfo *rel, Oid relid)
+{
+	if (jdb_fdw_is_store_table(relid))
+		jdb_fdw_get_rel_size(root, rel, relid);
+	else
+		ks.GetForeignRelSize(root, rel, relid);
+}
+
+static void
+d_get_paths(PlannerInfo *root, RelOptInfo *rel, Oid relid)
+{
+	if (jdb_fdw_is_store_table(relid))
+		jdb_fdw_get_paths(root, rel, relid);
+	else
+		ks.GetForeignPaths(root, rel, relid);
+}
+
+static ForeignScan *
+d_get_plan(PlannerInfo *root, RelOptInfo *rel, Oid relid, ForeignPath *path, List *tlist,
+		   List *clauses, Plan *outer)
+{
+	/* an upper relation's plan (aggregate pushdown) has no table: keyspace */
+	if (OidIsValid(relid) && jdb_fdw_is_store_table(relid))
+		return jdb_fdw_get_plan(root, rel, relid, path, tlist, clauses, outer);
+	return ks.GetForeignPlan(root, rel, relid, path, tlist, clauses, outer);
+}
+
+/* no upper paths when a store table takes part */
+static void
+d_get_upper_paths(PlannerInfo *root, UpperRelationKind stage, RelOptInfo *input_rel,
+				  RelOptInfo *output_rel, void *extra)
+{
+	int			i = -1;
+
+	while ((i = bms_next_member(root->all_baserels, i)) >= 0)
+	{
+		RangeTblEntry *rte = planner_rt_fetch(i, root);
+
+		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_FOREIGN_TABLE &&
+			jdb_fdw_is_store_table(rte->relid))
+			return;
+	}
+	ks.GetForeignUpperPaths(root, stage, input_rel, output_rel, extra);
+}
+
+static void
+d_add_update_targets(PlannerInfo *root, Index rti, RangeTblEntry *rte, Relation rel)
+{
+	if (store_rel(rel))
+		jdb_fdw_add_update_targets(root, rti, rte, rel);
+	else
+		ks.AddForeignUpdateTargets(root, rti, rte, rel);
+}
+
+static List *
+d_plan_modify(PlannerInfo *root, ModifyTable *plan, Index rti, int subplan)
+{
+	if (store_rti(root, rti))
+		return jdb_fdw_plan_modify(root, plan, rti, subplan);
+	return ks.PlanForeignModify(root, plan, rti, subplan);
+}
+
+static bool
+d_plan_direct_modify(PlannerInfo *root, ModifyTable *plan, Index rti, int subplan)
+{
+	if (store_rti(root, rti))
+		return false;
+	return ks.PlanDirectModify(root, plan, rti, subplan);
+}
+
+static void
+d_begin_scan(ForeignScanState *node, int eflags)
+{
+	if (store_scan(node))
+		jdb_fdw_begin_scan(node, eflags);
+	else
+		ks.BeginForeignScan(node, eflags);
+}
+
+static TupleTableSlot *
+d_iterate(ForeignScanState *node)
+{
+	return store_scan(node) ? jdb_fdw_iterate(node) : ks.IterateForeignScan(node);
+}
+
+static void
+d_rescan(ForeignScanState *node)
+{
+	if (store_scan(node))
+		jdb_fdw_rescan(node);
+	else
+		ks.ReScanForeignScan(node);
+}
+
+static void
+d_end_scan(ForeignScanState *node)
+{
+	if (store_scan(node))
+		jdb_fdw_end_scan(node);
+	else
+		ks.EndForeignScan(node);
+}
+
+static void
+d_explain_scan(ForeignScanState *node, ExplainState *es)
+{
+	if (store_scan(node))
+		jdb_fdw_explain_scan(node, es);
+	else
+		ks.ExplainForeignScan(node, es);
+}
+
+static void
+d_begin_modify(ModifyTableState *mt, ResultRelInfo *rinfo, List *priv, int subplan, int eflags)
+{
+	if (store_rel(rinfo->ri_RelationDesc))
+		jdb_fdw_begin_modify(mt, rinfo, priv, subplan, eflags);
+	else
+		ks.BeginForeignModify(mt, rinfo, priv, subplan, eflags);
+}
+
+static void
+d_begin_insert(ModifyTableState *mt, ResultRelInfo *rinfo)
+{
+	if (store_rel(rinfo->ri_RelationDesc))
+		jdb_fdw_begin_insert(mt, rinfo);
+	else
+		ks.BeginForeignInsert(mt, rinfo);
+}
+
+static TupleTableSlot *
+d_exec_insert(EState *es, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *plan_slot)
+{
+	if (store_rel(rinfo->ri_RelationDesc))
+		return jdb_fdw_exec_insert(es, rinfo, slot, plan_slot);
+	return ks.ExecForeignInsert(es, rinfo, slot, plan_slot);
+}
+
+static TupleTableSlot *
+d_exec_update(EState *es, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *plan_slot)
+{
+	if (store_rel(rinfo->ri_RelationDesc))
+		return jdb_fdw_exec_update(es, rinfo, slot, plan_slot);
+	return ks.ExecForeignUpdate(es, rinfo, slot, plan_slot);
+}
+
+static TupleTableSlot *
+d_exec_delete(EState *es, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *plan_slot)
+{
+	if (store_rel(rinfo->ri_RelationDesc))
+		return jdb_fdw_exec_delete(es, rinfo, slot, plan_slot);
+	return ks.ExecForeignDelete(es, rinfo, slot, plan_slot);
+}
+
+static void
+d_end_modify(EState *es, ResultRelInfo *rinfo)
+{
+	if (store_rel(rinfo->ri_RelationDesc))
+		jdb_fdw_end_modify(es, rinfo);
+	else
+		ks.EndForeignModify(es, rinfo);
+}
+
+static void
+d_end_insert(EState *es, ResultRelInfo *rinfo)
+{
+	if (store_rel(rinfo->ri_RelationDesc))
+		jdb_fdw_end_modify(es, rinfo);
+	else
+		ks.EndForeignInsert(es, rinfo);
+}
+
+static int
+d_updatable(Relation rel)
+{
+	if (store_rel(rel))
+		return (1 << CMD_INSERT) | (1 << CMD_UPDATE) | (1 << CMD_DELETE);
+	return ks.IsForeignRelUpdatable(rel);
+}
+
+static bool
+d_analyze(Relation rel, AcquireSampleRowsFunc *func, BlockNumber *totalpages)
+{
+	if (store_rel(rel))
+		return jdb_fdw_analyze(rel, func, totalpages);
+	return ks.AnalyzeForeignTable(rel, func, totalpages);
+}
 
 Datum
 flowdb_fdw_handler(PG_FUNCTION_ARGS)
 {
 	FdwRoutine *r = makeNode(FdwRoutine);
 
-	r->GetForeignRelSize = fdw_get_rel_size;
-	r->GetForeignPaths = fdw_get_paths;
-	r->GetForeignPlan = fdw_get_plan;
-	r->AddForeignUpdateTargets = fdw_add_update_targets;
-	r->PlanForeignModify = fdw_plan_modify;
-	r->PlanDirectModify = fdw_plan_direct_modify;
-	r->GetForeignUpperPaths = fdw_get_upper_paths;
-	fdw_exec_routines(r);
+	/* keyspace callbacks nobody wraps (direct modify) go straight through */
+	*r = *keyspace_routine();
+	r->GetForeignRelSize = d_get_rel_size;
+	r->GetForeignPaths = d_get_paths;
+	r->GetForeignPlan = d_get_plan;
+	r->GetForeignUpperPaths = d_get_upper_paths;
+	r->AddForeignUpdateTargets = d_add_update_targets;
+	r->PlanForeignModify = d_plan_modify;
+	r->PlanDirectModify = d_plan_direct_modify;
+	r->BeginForeignScan = d_begin_scan;
+	r->IterateForeignScan = d_iterate;
+	r->ReScanForeignScan = d_rescan;
+	r->EndForeignScan = d_end_scan;
+	r->ExplainForeignScan = d_explain_scan;
+	r->BeginForeignModify = d_begin_modify;
+	r->ExecForeignInsert = d_exec_insert;
+	r->ExecForeignUpdate = d_exec_update;
+	r->ExecForeignDelete = d_exec_delete;
+	r->EndForeignModify = d_end_modify;
+	r->BeginForeignInsert = d_begin_insert;
+	r->EndForeignInsert = d_end_insert;
+	r->IsForeignRelUpdatable = d_updatable;
+	r->AnalyzeForeignTable = d_analyze;
 	PG_RETURN_POINTER(r);
 }

@@ -219,4 +219,116 @@ extern void jdb_scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, i
 #define JDB_CHANGE_RETENTION 100000
 #define JDB_NOTIFY_CHANNEL "jsondb_changes"
 
+
+/* ------------------------------------- store foreign tables (store_fdw_*.c)
+ *
+ * CREATE FOREIGN TABLE t (key jsonb, doc jsonb) SERVER flowdb
+ *     OPTIONS (store 'name')   -- the key column is optional
+ * The flowdb handler (fdw_table.c) sends tables with option store here.
+ */
+#include "commands/explain.h"
+#include "foreign/fdwapi.h"
+
+/* The index plan of a JSON filter (query.c), as jsondb.query chooses it. */
+typedef struct JdbFilterPlan
+{
+	JdbIndex   *ix;				/* NULL: no index fits (full scan) */
+	List	   *ranges;			/* List of JdbRange* over ix's entries */
+	const char *how;			/* "index equality", "index range", ... */
+	int			rank;			/* 0 full scan .. 6 unique equality */
+} JdbFilterPlan;
+extern void jdb_plan_filter(JdbStore *s, Jsonb *filter, JdbFilterPlan *out);
+
+/* What a store foreign table is (store_fdw_table.c).  Cached per backend. */
+typedef struct JdbFdwTable
+{
+	Oid			relid;
+	char		store[JDB_MAX_NAME + 1];
+	AttrNumber	key_attno;		/* 0: no key column */
+	AttrNumber	doc_attno;
+	int			natts;
+} JdbFdwTable;
+/* Is relid a flowdb foreign table with option store?  (cached) */
+extern bool jdb_fdw_is_store_table(Oid relid);
+/* Its description; errors on a bad column shape. */
+extern const JdbFdwTable *jdb_fdw_table(Oid relid);
+/* The table's store (42P01 if it does not exist). */
+extern JdbStore *jdb_fdw_store(const JdbFdwTable *t);
+
+/* A WHERE clause that narrows the scan (store_fdw_quals.c). */
+typedef enum JdbQualKind
+{
+	JDB_Q_TEXT_EQ,				/* doc path ->> = v */
+	JDB_Q_NUM_CMP,				/* (doc path)::int/numeric op v */
+	JDB_Q_KEY_CMP,				/* key op v */
+	JDB_Q_KEY_IN				/* key IN (...) */
+} JdbQualKind;
+
+typedef struct JdbQual
+{
+	JdbQualKind kind;
+	char	   *path;			/* dotted document path (doc conditions) */
+	int			strategy;		/* btree strategy, as if the column were on the left */
+	bool		int_cast;		/* numeric comparison through an integer cast */
+	bool		from_text;		/* numeric comparison of ->> text (strings may cast) */
+	Expr	   *value;			/* Const or PARAM_EXTERN Param */
+} JdbQual;
+
+extern bool jdb_fdw_classify(Index relid, const JdbFdwTable *t, Expr *clause, JdbQual *q);
+extern List *jdb_fdw_quals_to_private(List *quals);
+extern List *jdb_fdw_quals_from_private(List *priv, List *values);
+
+typedef enum JdbScanKind
+{
+	JDB_SCAN_FULL,
+	JDB_SCAN_KEYS,				/* primary-key ranges (sorted, disjoint) */
+	JDB_SCAN_INDEX
+} JdbScanKind;
+
+/* What one scan reads: a superset of the rows its quals let through. */
+typedef struct JdbScanPlan
+{
+	bool		empty;			/* no row can match */
+	JdbScanKind kind;
+	List	   *key_ranges;		/* JDB_SCAN_KEYS / FULL: JdbRange* over documents */
+	int			nkeys;			/* number of key ranges */
+	bool		key_points;		/* every key range is one key */
+	JdbFilterPlan ix;			/* JDB_SCAN_INDEX: ix.ix, ix.ranges */
+	const char *shown;			/* for EXPLAIN */
+} JdbScanPlan;
+
+extern void jdb_fdw_make_scan(JdbStore *s, List *quals, Datum *values, bool *nulls,
+							  bool *unknown, JdbScanPlan *out);
+
+/* marker: first element of the fdw_private of a store table's scan plan */
+#define JDB_FDW_SCAN_MARKER "jsondb store scan"
+
+/* planner callbacks (store_fdw_plan.c) */
+extern void jdb_fdw_get_rel_size(PlannerInfo *root, RelOptInfo *rel, Oid relid);
+extern void jdb_fdw_get_paths(PlannerInfo *root, RelOptInfo *rel, Oid relid);
+extern ForeignScan *jdb_fdw_get_plan(PlannerInfo *root, RelOptInfo *rel, Oid relid,
+									 ForeignPath *path, List *tlist, List *scan_clauses,
+									 Plan *outer_plan);
+extern void jdb_fdw_add_update_targets(PlannerInfo *root, Index rtindex,
+									   RangeTblEntry *rte, Relation rel);
+extern List *jdb_fdw_plan_modify(PlannerInfo *root, ModifyTable *plan, Index rti, int subplan);
+
+/* executor callbacks (store_fdw_exec.c: scans; store_fdw_modify.c: writes) */
+extern void jdb_fdw_begin_scan(ForeignScanState *node, int eflags);
+extern TupleTableSlot *jdb_fdw_iterate(ForeignScanState *node);
+extern void jdb_fdw_rescan(ForeignScanState *node);
+extern void jdb_fdw_end_scan(ForeignScanState *node);
+extern void jdb_fdw_explain_scan(ForeignScanState *node, ExplainState *es);
+extern bool jdb_fdw_analyze(Relation rel, AcquireSampleRowsFunc *func, BlockNumber *totalpages);
+extern void jdb_fdw_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+								 List *fdw_private, int subplan, int eflags);
+extern void jdb_fdw_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo);
+extern TupleTableSlot *jdb_fdw_exec_insert(EState *estate, ResultRelInfo *rinfo,
+										   TupleTableSlot *slot, TupleTableSlot *plan_slot);
+extern TupleTableSlot *jdb_fdw_exec_update(EState *estate, ResultRelInfo *rinfo,
+										   TupleTableSlot *slot, TupleTableSlot *plan_slot);
+extern TupleTableSlot *jdb_fdw_exec_delete(EState *estate, ResultRelInfo *rinfo,
+										   TupleTableSlot *slot, TupleTableSlot *plan_slot);
+extern void jdb_fdw_end_modify(EState *estate, ResultRelInfo *rinfo);
+
 #endif							/* JSONDB_H */

@@ -69,6 +69,7 @@ typedef struct QPlan
 	JdbIndex   *ix;
 	List	   *ranges;			/* List of JdbRange* (engine bounds) */
 	const char *how;
+	int			rank;			/* preference: 0 full scan .. 6 unique equality */
 } QPlan;
 
 /* ------------------------------------------------------------- parsing */
@@ -499,14 +500,14 @@ add_array_sections(QPlan *p, StringInfo pre, JdbIndex *ix, Op **eqs, int n)
 static QPlan
 plan_query(JdbStore *s, List *conds)
 {
-	QPlan		best = {NULL, NIL, "full scan"};
+	QPlan		best = {NULL, NIL, "full scan", 0};
 	int			best_rank = 0;
 
 	for (int i = 0; i < s->nindexes; i++)
 	{
 		JdbIndex   *ix = &s->indexes[i];
 		StringInfoData pre;
-		QPlan		p = {ix, NIL, NULL};
+		QPlan		p = {ix, NIL, NULL, 0};
 		int			rank = 0;
 
 		initStringInfo(&pre);
@@ -577,11 +578,30 @@ plan_query(JdbStore *s, List *conds)
 		if (rank > best_rank)
 		{
 			best = p;
+			best.rank = rank;
 			best_rank = rank;
 		}
 next:	;
 	}
 	return best;
+}
+
+/*
+ * The index plan of a JSON filter, for callers other than jsondb.query (the
+ * store foreign tables): the same parsing and the same index choice.  Every
+ * document matching the filter is among the documents of out->ranges of
+ * out->ix (full scan when out->ix is NULL); the ranges may yield a document
+ * more than once (multi-entry, $in) and documents that do not match.
+ */
+void
+jdb_plan_filter(JdbStore *s, Jsonb *filter, JdbFilterPlan *out)
+{
+	QPlan		p = plan_query(s, parse_filter(filter));
+
+	out->ix = p.ix;
+	out->ranges = p.ranges;
+	out->how = p.how;
+	out->rank = p.rank;
 }
 
 /* ------------------------------------------------------------ execution */

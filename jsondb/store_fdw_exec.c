@@ -1,0 +1,363 @@
+/*
+ * store_fdw_exec.c — scanning a store foreign table, its EXPLAIN, and
+ * ANALYZE sampling.
+ *
+ * A scan reads through the JsonDB transaction like jsondb.get_all: the
+ * snapshot of the first jsondb call, own writes visible, every document
+ * read recorded for OCC.  When it starts, the pushed conditions' values are
+ * evaluated and jdb_fdw_make_scan decides what is read:
+ *   full scan / primary-key ranges  streamed in key order (the ranges are
+ *                                   disjoint, so no document twice);
+ *   an index                        its ranges are read first and the
+ *                                   documents kept, sorted by primary key
+ *                                   and deduplicated (a multi-entry index or
+ *                                   an IN list can meet a document twice).
+ * Postgres then checks every WHERE clause on every row.
+ */
+#include "jsondb.h"
+
+#include "access/htup_details.h"
+#include "optimizer/appendinfo.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/sampling.h"
+
+typedef struct Hit
+{
+	uint8	   *pk;
+	int			pklen;
+	Jsonb	   *doc;
+} Hit;
+
+typedef struct StoreScan
+{
+	const JdbFdwTable *t;
+	List	   *quals;
+	List	   *value_states;	/* ExprState* of the quals' values */
+	JdbScanPlan plan;
+	bool		planned;
+	MemoryContext scan_cxt;		/* the plan, hits; reset on rescan */
+	MemoryContext row_cxt;		/* one row */
+	int			pre_len;		/* document key prefix length */
+	/* streaming */
+	ListCell   *next_range;
+	JdbScan    *sc;
+	/* materialized index hits */
+	Hit		   *hits;
+	int			nhits,
+				cap,
+				pos;
+	bool		collected;
+} StoreScan;
+
+static void
+make_plan(ForeignScanState *node, StoreScan *st)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	int			n = list_length(st->quals);
+	Datum	   *values = palloc0(Max(n, 1) * sizeof(Datum));
+	bool	   *nulls = palloc0(Max(n, 1) * sizeof(bool));
+	bool	   *unknown = palloc0(Max(n, 1) * sizeof(bool));
+	ListCell   *lc;
+	int			i = 0;
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+
+	foreach(lc, st->value_states)
+	{
+		values[i] = ExecEvalExpr(lfirst(lc), econtext, &nulls[i]);
+		i++;
+	}
+	jdb_txn_begin();
+	jdb_fdw_make_scan(jdb_fdw_store(st->t), st->quals, values, nulls, unknown, &st->plan);
+	st->next_range = st->plan.kind == JDB_SCAN_INDEX ? NULL : list_head(st->plan.key_ranges);
+	MemoryContextSwitchTo(old);
+	st->planned = true;
+}
+
+void
+jdb_fdw_begin_scan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fs = (ForeignScan *) node->ss.ps.plan;
+	StoreScan  *st = palloc0(sizeof(StoreScan));
+	StringInfoData pre;
+
+	st->t = jdb_fdw_table(RelationGetRelid(node->ss.ss_currentRelation));
+	st->quals = jdb_fdw_quals_from_private(lsecond(fs->fdw_private), fs->fdw_exprs);
+	st->value_states = ExecInitExprList(fs->fdw_exprs, (PlanState *) node);
+	st->scan_cxt = AllocSetContextCreate(CurrentMemoryContext, "jsondb store scan",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "jsondb store row",
+										ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&pre);
+	jdb_sub_prefix(jdb_fdw_store(st->t), 'd', &pre);
+	st->pre_len = pre.len;
+	node->fdw_state = st;
+	/* EXPLAIN shows what would be read, so decide it now */
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		make_plan(node, st);
+}
+
+static bool
+collect_visit(void *arg, const uint8 *ik, int iklen, const uint8 *pk, int pklen, Jsonb *doc)
+{
+	StoreScan  *st = arg;
+	Hit		   *h;
+
+	if (st->nhits == st->cap)
+	{
+		st->cap = st->cap ? st->cap * 2 : 64;
+		st->hits = st->hits ? repalloc(st->hits, st->cap * sizeof(Hit)) :
+			palloc(st->cap * sizeof(Hit));
+	}
+	h = &st->hits[st->nhits++];
+	h->pk = palloc(pklen);
+	memcpy(h->pk, pk, pklen);
+	h->pklen = pklen;
+	h->doc = doc;
+	return true;
+}
+
+static int
+hit_cmp(const void *a, const void *b)
+{
+	const Hit  *x = a,
+			   *y = b;
+
+	return flowdb_key_cmp(x->pk, x->pklen, y->pk, y->pklen);
+}
+
+static void
+collect_index(StoreScan *st)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+	JdbStore   *s = jdb_fdw_store(st->t);
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, st->plan.ix.ranges)
+		jdb_scan_index_range(s, st->plan.ix.ix, lfirst(lc), 0, collect_visit, st);
+	if (st->nhits > 1)
+		qsort(st->hits, st->nhits, sizeof(Hit), hit_cmp);
+	for (int i = 0; i < st->nhits; i++)
+		if (n == 0 || hit_cmp(&st->hits[i], &st->hits[n - 1]) != 0)
+			st->hits[n++] = st->hits[i];
+	st->nhits = n;
+	st->collected = true;
+	MemoryContextSwitchTo(old);
+}
+
+static TupleTableSlot *
+store_row(StoreScan *st, TupleTableSlot *slot, const uint8 *pk, int pklen, Jsonb *doc)
+{
+	ExecClearTuple(slot);
+	for (int i = 0; i < slot->tts_tupleDescriptor->natts; i++)
+	{
+		slot->tts_values[i] = (Datum) 0;
+		slot->tts_isnull[i] = true;
+	}
+	slot->tts_values[st->t->doc_attno - 1] = JsonbPGetDatum(doc);
+	slot->tts_isnull[st->t->doc_attno - 1] = false;
+	if (st->t->key_attno)
+	{
+		slot->tts_values[st->t->key_attno - 1] = JsonbPGetDatum(jdb_key_to_jsonb(pk, pklen));
+		slot->tts_isnull[st->t->key_attno - 1] = false;
+	}
+	return ExecStoreVirtualTuple(slot);
+}
+
+/* the next document of the key ranges, or false */
+static bool
+next_streamed(StoreScan *st, lsm_record *rec)
+{
+	for (;;)
+	{
+		if (st->sc == NULL)
+		{
+			JdbRange   *r;
+			MemoryContext old;
+
+			if (st->next_range == NULL)
+				return false;
+			r = lfirst(st->next_range);
+			st->next_range = lnext(st->plan.key_ranges, st->next_range);
+			old = MemoryContextSwitchTo(st->scan_cxt);
+			st->sc = jdb_scan_open((uint8 *) r->lo.data, st->pre_len, (uint8 *) r->lo.data,
+								   r->lo.len, false, r->has_hi ? (uint8 *) r->hi.data : NULL,
+								   r->hi.len, false, false);
+			MemoryContextSwitchTo(old);
+		}
+		if (jdb_scan_next(st->sc, rec))
+			return true;
+		jdb_scan_close(st->sc);
+		st->sc = NULL;
+	}
+}
+
+TupleTableSlot *
+jdb_fdw_iterate(ForeignScanState *node)
+{
+	StoreScan  *st = node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MemoryContext old;
+	lsm_record	rec;
+
+	CHECK_FOR_INTERRUPTS();
+	if (!st->planned)
+		make_plan(node, st);
+	if (st->plan.empty)
+		return ExecClearTuple(slot);
+	if (st->plan.kind == JDB_SCAN_INDEX)
+	{
+		if (!st->collected)
+			collect_index(st);
+		if (st->pos >= st->nhits)
+			return ExecClearTuple(slot);
+		st->pos++;
+		return store_row(st, slot, st->hits[st->pos - 1].pk, st->hits[st->pos - 1].pklen,
+						 st->hits[st->pos - 1].doc);
+	}
+	MemoryContextReset(st->row_cxt);
+	old = MemoryContextSwitchTo(st->row_cxt);
+	if (!next_streamed(st, &rec))
+	{
+		MemoryContextSwitchTo(old);
+		return ExecClearTuple(slot);
+	}
+	if (jdb_scan_tracks(&rec))
+		jdb_track(rec.key, rec.key_len, rec.value, rec.value_len, true);
+	slot = store_row(st, slot, rec.key + st->pre_len, rec.key_len - st->pre_len,
+					 jdb_doc_decode(rec.value, rec.value_len, NULL));
+	MemoryContextSwitchTo(old);
+	return slot;
+}
+
+static void
+close_scan(StoreScan *st)
+{
+	if (st->sc)
+		jdb_scan_close(st->sc);
+	st->sc = NULL;
+}
+
+void
+jdb_fdw_rescan(ForeignScanState *node)
+{
+	StoreScan  *st = node->fdw_state;
+
+	close_scan(st);
+	MemoryContextReset(st->scan_cxt);
+	st->planned = false;
+	st->collected = false;
+	st->hits = NULL;
+	st->nhits = st->cap = st->pos = 0;
+}
+
+void
+jdb_fdw_end_scan(ForeignScanState *node)
+{
+	StoreScan  *st = node->fdw_state;
+
+	if (st)
+		close_scan(st);
+}
+
+void
+jdb_fdw_explain_scan(ForeignScanState *node, ExplainState *es)
+{
+	StoreScan  *st = node->fdw_state;
+	const char *what;
+
+	if (!st->planned)
+		make_plan(node, st);
+	ExplainPropertyText("JsonDB Store", st->t->store, es);
+	what = st->plan.empty ? "Scan" : st->plan.kind == JDB_SCAN_INDEX ? "Index" :
+		st->plan.kind == JDB_SCAN_KEYS ? "Key Range" : "Scan";
+	ExplainPropertyText(psprintf("JsonDB %s", what), st->plan.shown, es);
+}
+
+/* ------------------------------------------------------------- ANALYZE */
+
+static int
+sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows, double *totalrows,
+			double *totaldeadrows)
+{
+	const JdbFdwTable *t = jdb_fdw_table(RelationGetRelid(rel));
+	JdbStore   *s = jdb_fdw_store(t);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *values = palloc0(desc->natts * sizeof(Datum));
+	bool	   *nulls = palloc(desc->natts * sizeof(bool));
+	StringInfoData pre;
+	JdbScan    *sc;
+	lsm_record	rec;
+	ReservoirStateData rs;
+	double		seen = 0,
+				skip = -1;
+	int			n = 0;
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "jsondb analyze row",
+												  ALLOCSET_DEFAULT_SIZES);
+
+	reservoir_init_selection_state(&rs, targrows);
+	initStringInfo(&pre);
+	jdb_sub_prefix(s, 'd', &pre);
+	sc = jdb_scan_open((uint8 *) pre.data, pre.len, NULL, 0, false, NULL, 0, false, false);
+	while (jdb_scan_next(sc, &rec))
+	{
+		int			slot = -1;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		/* reservoir sampling (Vitter's Algorithm Z, as ANALYZE does) */
+		if (n < targrows)
+			slot = n++;
+		else
+		{
+			if (skip < 0)
+				skip = reservoir_get_next_S(&rs, seen, targrows);
+			if (skip <= 0)
+			{
+				slot = (int) (targrows * sampler_random_fract(&rs.randstate));
+				heap_freetuple(rows[slot]);
+			}
+			skip -= 1;
+		}
+		seen++;
+		if (slot < 0)
+			continue;
+		old = MemoryContextSwitchTo(row_cxt);
+		memset(nulls, true, desc->natts * sizeof(bool));
+		values[t->doc_attno - 1] = JsonbPGetDatum(jdb_doc_decode(rec.value, rec.value_len, NULL));
+		nulls[t->doc_attno - 1] = false;
+		if (t->key_attno)
+		{
+			values[t->key_attno - 1] = JsonbPGetDatum(jdb_key_to_jsonb(rec.key + pre.len,
+																	   rec.key_len - pre.len));
+			nulls[t->key_attno - 1] = false;
+		}
+		MemoryContextSwitchTo(old);
+		rows[slot] = heap_form_tuple(desc, values, nulls);
+		MemoryContextReset(row_cxt);
+	}
+	jdb_scan_close(sc);
+	MemoryContextDelete(row_cxt);
+	*totalrows = seen;
+	*totaldeadrows = 0;
+	ereport(elevel,
+			(errmsg("\"%s\": store \"%s\" has %.0f documents, %d in the sample",
+					RelationGetRelationName(rel), s->name, seen, n)));
+	return n;
+}
+
+bool
+jdb_fdw_analyze(Relation rel, AcquireSampleRowsFunc *func, BlockNumber *totalpages)
+{
+	*func = sample_rows;
+	*totalpages = 1;
+	return true;
+}
