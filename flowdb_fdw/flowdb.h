@@ -11,8 +11,9 @@
  *              clog-based tag filter, maintenance loop, clean close).
  *   engine.c   a backend's lazily attached engine handle, status -> SQLSTATE
  *              mapping, the registry that closes iterators on error/exit.
- *   keys.c     key encoding (database OID / kind / keyspace / user key) and
- *              the keyspace catalog lookup cache.
+ *   keys.c     key encoding (database OID / kind / keyspace / user key), the
+ *              keyspace catalog lookup cache, and the OID lookup of the
+ *              extension's catalog tables (flowdb.keyspaces, jsondb.stores).
  *   xact.c     per-transaction write buffer, savepoints, 2-phase commit into
  *              the engine at PRE_COMMIT / COMMIT / ABORT.
  *   cursor.c   a scan that merges the transaction's own writes with an engine
@@ -133,6 +134,9 @@ extern int	flowdb_db_prefix(uint8 *out, char kind);
 extern void flowdb_keyspace_init(FlowdbKeyspace *ks, const char *name, int name_len);
 /* Resolve `name` (must exist in flowdb.keyspaces: else 42704). */
 extern void flowdb_keyspace_lookup(FlowdbKeyspace *ks, text *name);
+/* The OID of a catalog table the extension script creates (schema.table);
+ * 55000 with a CREATE EXTENSION hint when it is missing. */
+extern Oid	flowdb_extension_table_relid(const char *schema, const char *table);
 /* Forget cached keyspace lookups (after create/drop). */
 extern void flowdb_keyspace_cache_reset(void);
 extern void flowdb_keyspace_cache_register(void);

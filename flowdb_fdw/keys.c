@@ -14,6 +14,9 @@
  * Keyspaces are rows of the per-database catalog table flowdb.keyspaces.
  * Lookups are cached per backend; the cache is dropped on any relcache
  * invalidation of that table (create/drop_keyspace send one).
+ *
+ * flowdb_extension_table_relid resolves the extension's catalog tables
+ * (flowdb.keyspaces here, jsondb.stores in jsondb/catalog.c) by name.
  */
 #include "flowdb.h"
 
@@ -97,16 +100,16 @@ flowdb_keyspace_cache_register(void)
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 }
 
-static Oid
-lookup_keyspaces_relid(void)
+Oid
+flowdb_extension_table_relid(const char *schema, const char *table)
 {
-	Oid			nsp = get_namespace_oid("flowdb", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid("keyspaces", nsp) : InvalidOid;
+	Oid			nsp = get_namespace_oid(schema, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("flowdb: table flowdb.keyspaces does not exist"),
+				 errmsg("flowdb: table %s.%s does not exist", schema, table),
 				 errhint("Run CREATE EXTENSION flowdb in this database.")));
 	return relid;
 }
@@ -140,7 +143,7 @@ keyspace_exists(const char *name)
 	{
 		HASHCTL		ctl;
 
-		keyspaces_relid = lookup_keyspaces_relid();
+		keyspaces_relid = flowdb_extension_table_relid("flowdb", "keyspaces");
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = FLOWDB_MAX_KEYSPACE_NAME + 1;
 		ctl.entrysize = sizeof(KeyspaceCacheEntry);

@@ -11,7 +11,6 @@
 #include "jsondb.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -19,7 +18,6 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 typedef struct CacheEntry
@@ -75,20 +73,6 @@ jdb_catalog_register(void)
 {
 	CacheRegisterRelcacheCallback(relcache_cb, (Datum) 0);
 	RegisterXactCallback(xact_cb, NULL);
-}
-
-static Oid
-lookup_stores_relid(void)
-{
-	Oid			nsp = get_namespace_oid("jsondb", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid("stores", nsp) : InvalidOid;
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("jsondb: table jsondb.stores does not exist"),
-				 errhint("Run CREATE EXTENSION flowdb in this database.")));
-	return relid;
 }
 
 void
@@ -193,7 +177,7 @@ lookup(const char *name, bool missing_ok)
 		HASHCTL		ctl;
 
 		if (!OidIsValid(stores_relid) || cache_cxt == NULL)
-			stores_relid = lookup_stores_relid();
+			stores_relid = flowdb_extension_table_relid("jsondb", "stores");
 		cache_cxt = AllocSetContextCreate(CacheMemoryContext, "jsondb store cache",
 										  ALLOCSET_SMALL_SIZES);
 		memset(&ctl, 0, sizeof(ctl));
@@ -290,6 +274,6 @@ jsondb_check_key_path(PG_FUNCTION_ARGS)
 Datum
 jsondb_invalidate(PG_FUNCTION_ARGS)
 {
-	CacheInvalidateRelcacheByRelid(lookup_stores_relid());
+	CacheInvalidateRelcacheByRelid(flowdb_extension_table_relid("jsondb", "stores"));
 	PG_RETURN_VOID();
 }
