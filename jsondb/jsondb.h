@@ -271,10 +271,12 @@ typedef struct JdbQual
 	int			strategy;		/* btree strategy, as if the column were on the left */
 	bool		int_cast;		/* numeric comparison through an integer cast */
 	bool		from_text;		/* numeric comparison of ->> text (strings may cast) */
-	Expr	   *value;			/* Const or PARAM_EXTERN Param */
+	Expr	   *value;			/* computed when the scan starts (no Var of the table) */
 } JdbQual;
 
-extern bool jdb_fdw_classify(Index relid, const JdbFdwTable *t, Expr *clause, JdbQual *q);
+extern bool jdb_fdw_classify(PlannerInfo *root, Index relid, const JdbFdwTable *t, Expr *clause,
+							 JdbQual *q);
+extern bool jdb_fdw_is_target(Index relid, const JdbFdwTable *t, Expr *e);
 extern List *jdb_fdw_quals_to_private(List *quals);
 extern List *jdb_fdw_quals_from_private(List *priv, List *values);
 

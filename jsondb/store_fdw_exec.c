@@ -25,6 +25,7 @@
 #include "commands/explain.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/sampling.h"
@@ -81,6 +82,52 @@ make_plan(ForeignScanState *node, StoreScan *st)
 	st->planned = true;
 }
 
+/* Does the expression use a parameter set by an outer plan node? */
+static bool
+has_exec_param(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		return true;
+	return expression_tree_walker(node, has_exec_param, context);
+}
+
+/* The pushed conditions with their values left out, for EXPLAIN. */
+static char *
+describe_quals(List *quals)
+{
+	static const char *const ops[] = {"?", "<", "<=", "=", ">=", ">"};
+	StringInfoData out;
+	ListCell   *lc;
+
+	initStringInfo(&out);
+	foreach(lc, quals)
+	{
+		JdbQual    *q = lfirst(lc);
+
+		if (out.len)
+			appendStringInfoString(&out, " AND ");
+		switch (q->kind)
+		{
+			case JDB_Q_TEXT_EQ:
+				appendStringInfo(&out, "%s = ?", q->path);
+				break;
+			case JDB_Q_NUM_CMP:
+				appendStringInfo(&out, "%s::%s %s ?", q->path, q->int_cast ? "int" : "numeric",
+								 ops[q->strategy]);
+				break;
+			case JDB_Q_KEY_CMP:
+				appendStringInfo(&out, "key %s ?", ops[q->strategy]);
+				break;
+			case JDB_Q_KEY_IN:
+				appendStringInfoString(&out, "key IN ?");
+				break;
+		}
+	}
+	return out.data;
+}
+
 void
 jdb_fdw_begin_scan(ForeignScanState *node, int eflags)
 {
@@ -99,8 +146,9 @@ jdb_fdw_begin_scan(ForeignScanState *node, int eflags)
 	jdb_sub_prefix(jdb_fdw_store(st->t), 'd', &pre);
 	st->pre_len = pre.len;
 	node->fdw_state = st;
-	/* EXPLAIN shows what would be read, so decide it now */
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+	/* EXPLAIN shows what would be read, so decide it now, unless it
+	 * depends on an outer row (parameterized scan) that does not exist */
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) && !has_exec_param((Node *) fs->fdw_exprs, NULL))
 		make_plan(node, st);
 }
 
@@ -274,9 +322,12 @@ jdb_fdw_explain_scan(ForeignScanState *node, ExplainState *es)
 	StoreScan  *st = node->fdw_state;
 	const char *what;
 
-	if (!st->planned)
-		make_plan(node, st);
 	ExplainPropertyText("JsonDB Store", st->t->store, es);
+	if (!st->planned)
+	{
+		ExplainPropertyText("JsonDB Per Outer Row", describe_quals(st->quals), es);
+		return;
+	}
 	what = st->plan.empty ? "Scan" : st->plan.kind == JDB_SCAN_INDEX ? "Index" :
 		st->plan.kind == JDB_SCAN_KEYS ? "Key Range" : "Scan";
 	ExplainPropertyText(psprintf("JsonDB %s", what), st->plan.shown, es);

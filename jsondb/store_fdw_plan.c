@@ -26,6 +26,7 @@
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "utils/builtins.h"
@@ -34,8 +35,10 @@
 
 typedef struct StoreRelInfo
 {
-	List	   *quals;			/* JdbQual* */
-	double		fetched;		/* documents read */
+	const JdbFdwTable *t;
+	List	   *quals;			/* JdbQual* of the restriction clauses */
+	double		tuples;
+	double		fetched;		/* documents read by the plain path */
 	double		per_doc;		/* cost of reading one */
 } StoreRelInfo;
 
@@ -85,43 +88,44 @@ fetched_estimate(const JdbScanPlan *p, double tuples)
 	}
 }
 
-void
-jdb_fdw_get_rel_size(PlannerInfo *root, RelOptInfo *rel, Oid relid)
+/* The pushable ones of clauses (RestrictInfo*), as JdbQual*. */
+static List *
+classify_all(PlannerInfo *root, RelOptInfo *rel, const JdbFdwTable *t, List *clauses)
 {
-	const JdbFdwTable *t = jdb_fdw_table(relid);
-	JdbStore   *s = jdb_fdw_store(t);
-	StoreRelInfo *info = palloc0(sizeof(StoreRelInfo));
+	List	   *quals = NIL;
 	ListCell   *lc;
-	int			n,
-				i = 0;
-	Datum	   *values;
-	bool	   *nulls,
-			   *unknown;
-	JdbScanPlan plan;
-	double		tuples,
-				sel;
 
-	foreach(lc, rel->baserestrictinfo)
+	foreach(lc, clauses)
 	{
 		RestrictInfo *ri = lfirst(lc);
 		JdbQual		q;
 
-		if (jdb_fdw_classify(rel->relid, t, ri->clause, &q))
+		if (jdb_fdw_classify(root, rel->relid, t, ri->clause, &q))
 		{
 			JdbQual    *c = palloc(sizeof(JdbQual));
 
 			*c = q;
-			info->quals = lappend(info->quals, c);
+			quals = lappend(quals, c);
 		}
 	}
-	n = list_length(info->quals);
-	values = palloc0(Max(n, 1) * sizeof(Datum));
-	nulls = palloc0(Max(n, 1) * sizeof(bool));
-	unknown = palloc0(Max(n, 1) * sizeof(bool));
-	foreach(lc, info->quals)
+	return quals;
+}
+
+/* Documents read for quals (values known when constant, else stand-ins). */
+static double
+estimate_fetched(const StoreRelInfo *info, List *quals, double *per_doc)
+{
+	int			n = list_length(quals),
+				i = 0;
+	Datum	   *values = palloc0(Max(n, 1) * sizeof(Datum));
+	bool	   *nulls = palloc0(Max(n, 1) * sizeof(bool));
+	bool	   *unknown = palloc0(Max(n, 1) * sizeof(bool));
+	ListCell   *lc;
+	JdbScanPlan plan;
+
+	foreach(lc, quals)
 	{
-		JdbQual    *q = lfirst(lc);
-		Expr	   *v = q->value;
+		Expr	   *v = ((JdbQual *) lfirst(lc))->value;
 
 		while (IsA(v, RelabelType))
 			v = ((RelabelType *) v)->arg;
@@ -134,15 +138,70 @@ jdb_fdw_get_rel_size(PlannerInfo *root, RelOptInfo *rel, Oid relid)
 			unknown[i] = true;
 		i++;
 	}
-	jdb_fdw_make_scan(s, info->quals, values, nulls, unknown, &plan);
+	jdb_fdw_make_scan(jdb_fdw_store(info->t), quals, values, nulls, unknown, &plan);
+	*per_doc = plan.kind == JDB_SCAN_INDEX || plan.key_points ? 0.05 : 0.01;
+	return Min(fetched_estimate(&plan, info->tuples), info->tuples);
+}
 
-	tuples = rel->tuples >= 0 && rel->pages > 0 ? rel->tuples : probe_count(s);
-	rel->tuples = tuples;
-	info->fetched = Min(fetched_estimate(&plan, tuples), tuples);
-	info->per_doc = plan.kind == JDB_SCAN_INDEX || plan.key_points ? 0.05 : 0.01;
+void
+jdb_fdw_get_rel_size(PlannerInfo *root, RelOptInfo *rel, Oid relid)
+{
+	StoreRelInfo *info = palloc0(sizeof(StoreRelInfo));
+	double		sel;
+
+	info->t = jdb_fdw_table(relid);
+	info->quals = classify_all(root, rel, info->t, rel->baserestrictinfo);
+	info->tuples = rel->tuples >= 0 && rel->pages > 0 ? rel->tuples :
+		probe_count(jdb_fdw_store(info->t));
+	rel->tuples = info->tuples;
+	info->fetched = estimate_fetched(info, info->quals, &info->per_doc);
 	sel = clauselist_selectivity(root, rel->baserestrictinfo, 0, JOIN_INNER, NULL);
-	rel->rows = clamp_row_est(Min(info->fetched, tuples * sel));
+	rel->rows = clamp_row_est(Min(info->fetched, info->tuples * sel));
 	rel->fdw_private = info;
+}
+
+static bool
+ec_member_is_target(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+					EquivalenceMember *em, void *arg)
+{
+	return jdb_fdw_is_target(rel->relid, ((StoreRelInfo *) arg)->t, em->em_expr);
+}
+
+/*
+ * Join clauses that could be pushed with the outer row's value: key =
+ * outer.x, doc->>'a' = outer.y (equivalence classes) and the pushable
+ * shapes among the other join clauses.
+ */
+static List *
+join_candidates(PlannerInfo *root, RelOptInfo *rel, StoreRelInfo *info)
+{
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	foreach(lc, rel->joininfo)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		JdbQual		q;
+
+		if (join_clause_is_movable_to(ri, rel) &&
+			jdb_fdw_classify(root, rel->relid, info->t, ri->clause, &q))
+			out = lappend(out, ri);
+	}
+	if (rel->has_eclass_joins)
+	{
+		List	   *ec = generate_implied_equalities_for_column(root, rel, ec_member_is_target,
+																	info, rel->lateral_referencers);
+
+		foreach(lc, ec)
+		{
+			RestrictInfo *ri = lfirst(lc);
+			JdbQual		q;
+
+			if (jdb_fdw_classify(root, rel->relid, info->t, ri->clause, &q))
+				out = lappend(out, ri);
+		}
+	}
+	return out;
 }
 
 void
@@ -152,9 +211,44 @@ jdb_fdw_get_paths(PlannerInfo *root, RelOptInfo *rel, Oid relid)
 	Cost		startup = 10;
 	Cost		total = startup + info->fetched * (info->per_doc + cpu_tuple_cost +
 												  rel->baserestrictcost.per_tuple);
+	List	   *done = NIL;
+	ListCell   *lc;
 
 	add_path(rel, (Path *) create_foreignscan_path(root, rel, NULL, rel->rows, startup, total,
 												   NIL, NULL, NULL, NIL));
+
+	/* parameterized: what is read is chosen again for each outer row */
+	foreach(lc, join_candidates(root, rel, info))
+	{
+		RestrictInfo *ri = lfirst(lc);
+		Relids		outer = bms_union(bms_difference(ri->clause_relids, rel->relids),
+									  rel->lateral_relids);
+		ParamPathInfo *ppi;
+		double		fetched,
+					per_doc,
+					rows;
+		ListCell   *ld;
+		bool		seen = false;
+
+		if (bms_is_empty(outer) || bms_overlap(outer, rel->relids))
+			continue;
+		foreach(ld, done)
+			if (bms_equal(lfirst(ld), outer))
+				seen = true;
+		if (seen)
+			continue;
+		done = lappend(done, outer);
+		ppi = get_baserel_parampathinfo(root, rel, outer);
+		fetched = estimate_fetched(info, list_concat(list_copy(info->quals),
+													 classify_all(root, rel, info->t,
+																  ppi->ppi_clauses)),
+								   &per_doc);
+		rows = clamp_row_est(Min(fetched, ppi->ppi_rows));
+		add_path(rel, (Path *) create_foreignscan_path(root, rel, NULL, rows, 1,
+													   1 + fetched * (per_doc + cpu_tuple_cost +
+																	  rel->baserestrictcost.per_tuple),
+													   NIL, outer, NULL, NIL));
+	}
 }
 
 ForeignScan *
@@ -162,19 +256,20 @@ jdb_fdw_get_plan(PlannerInfo *root, RelOptInfo *rel, Oid relid, ForeignPath *pat
 				 List *tlist, List *scan_clauses, Plan *outer_plan)
 {
 	StoreRelInfo *info = rel->fdw_private;
+	List	   *quals = classify_all(root, rel, info->t, scan_clauses);
 	List	   *exprs = NIL;
 	ListCell   *lc;
 
-	foreach(lc, info->quals)
+	foreach(lc, quals)
 		exprs = lappend(exprs, ((JdbQual *) lfirst(lc))->value);
-	/* every clause is checked on every document read */
+	/* every clause is checked on every document read; outer columns in
+	 * exprs become parameters (create_foreignscan_plan) */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, rel->relid, exprs,
 							list_make2(makeString(JDB_FDW_SCAN_MARKER),
-									   jdb_fdw_quals_to_private(info->quals)),
+									   jdb_fdw_quals_to_private(quals)),
 							NIL, NIL, outer_plan);
 }
-
 /* UPDATE / DELETE find the document by its old value: the doc column. */
 void
 jdb_fdw_add_update_targets(PlannerInfo *root, Index rtindex, RangeTblEntry *rte, Relation rel)

@@ -37,6 +37,7 @@
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -167,13 +168,17 @@ doc_path(Expr *e, const JdbFdwTable *t, Index relid, bool want_text, StringInfo 
 	return true;
 }
 
-/* A value known when the scan starts: a constant or an outer parameter. */
+/*
+ * A value the scan can compute when it starts: no column of this table, no
+ * volatile function, no subquery.  Constants, $n parameters, stable
+ * expressions, and (in a parameterized path) columns of the outer row.
+ */
 static bool
-runtime_value(Expr *e)
+runtime_value(PlannerInfo *root, Expr *e, Index relid)
 {
-	while (IsA(e, RelabelType))
-		e = ((RelabelType *) e)->arg;
-	return IsA(e, Const) || (IsA(e, Param) && ((Param *) e)->paramkind == PARAM_EXTERN);
+	return !bms_is_member(relid, pull_varnos(root, (Node *) e)) &&
+		!contain_volatile_functions((Node *) e) && !contain_subplans((Node *) e) &&
+		!contain_agg_clause((Node *) e) && !contain_window_function((Node *) e);
 }
 
 /* (doc path)::T with T an integer type or numeric. */
@@ -232,7 +237,8 @@ is_key_var(Expr *e, const JdbFdwTable *t, Index relid)
 }
 
 bool
-jdb_fdw_classify(Index relid, const JdbFdwTable *t, Expr *clause, JdbQual *q)
+jdb_fdw_classify(PlannerInfo *root, Index relid, const JdbFdwTable *t, Expr *clause,
+				 JdbQual *q)
 {
 	StringInfoData path;
 
@@ -244,7 +250,7 @@ jdb_fdw_classify(Index relid, const JdbFdwTable *t, Expr *clause, JdbQual *q)
 
 		if (!sa->useOr || list_length(sa->args) != 2 ||
 			get_op_opfamily_strategy(sa->opno, JSONB_BTREE_FAM) != BTEqualStrategyNumber ||
-			!is_key_var(linitial(sa->args), t, relid) || !runtime_value(lsecond(sa->args)))
+			!is_key_var(linitial(sa->args), t, relid) || !runtime_value(root, lsecond(sa->args), relid))
 			return false;
 		q->kind = JDB_Q_KEY_IN;
 		q->strategy = BTEqualStrategyNumber;
@@ -263,7 +269,7 @@ jdb_fdw_classify(Index relid, const JdbFdwTable *t, Expr *clause, JdbQual *q)
 			Expr	   *x = side == 0 ? l : r;
 			Expr	   *v = side == 0 ? r : l;
 
-			if (!runtime_value(v))
+			if (!runtime_value(root, v, relid))
 				continue;
 			resetStringInfo(&path);
 			if (op->opno == TextEqualOperator && doc_path(x, t, relid, true, &path))
@@ -292,6 +298,18 @@ jdb_fdw_classify(Index relid, const JdbFdwTable *t, Expr *clause, JdbQual *q)
 		}
 	}
 	return false;
+}
+
+/* Could a clause comparing e push down (an equivalence-class member)? */
+bool
+jdb_fdw_is_target(Index relid, const JdbFdwTable *t, Expr *e)
+{
+	StringInfoData path;
+
+	initStringInfo(&path);
+	while (IsA(e, RelabelType))
+		e = ((RelabelType *) e)->arg;
+	return is_key_var(e, t, relid) || doc_path(e, t, relid, true, &path);
 }
 
 /* fdw_private form of quals (values go to fdw_exprs, same order) */

@@ -180,9 +180,27 @@ EXECUTE by_age(NULL);
 EXPLAIN (COSTS OFF) EXECUTE by_age(45);
 SELECT key FROM users WHERE (doc->>'age')::int = 45 ORDER BY key;
 RESET plan_cache_mode;
--- a join: the inner side looks each key up
+-- joins: a parameterized scan looks each outer row's value up
 EXPLAIN (COSTS OFF)
 SELECT r.key FROM (VALUES ('3'::jsonb), ('4')) v(k) JOIN users r ON r.key = v.k;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT r.key FROM (VALUES ('3'::jsonb), ('4')) v(k) JOIN users r ON r.key = v.k;
+SELECT r.key FROM (VALUES ('3'::jsonb), ('4'), ('"k1"'), ('true')) v(k) JOIN users r ON r.key = v.k
+ORDER BY r.key;
+EXPLAIN (COSTS OFF)
+SELECT u.key FROM (VALUES ('user3@example.com'), ('42')) v(e) JOIN users u ON u.doc->>'email' = v.e;
+SELECT u.key FROM (VALUES ('user3@example.com'), ('42'), ('30')) v(e)
+  JOIN users u ON u.doc->>'email' = v.e ORDER BY u.key;
+EXPLAIN (COSTS OFF)
+SELECT v.a, u.key FROM (VALUES (48), (49)) v(a) JOIN users u ON (u.doc->>'age')::int >= v.a;
+SELECT count(*) FROM
+  ((SELECT v.a, u.* FROM (VALUES (48), (49), (20)) v(a) JOIN users u ON (u.doc->>'age')::int >= v.a)
+   EXCEPT ALL
+   (SELECT v.a, u.* FROM (VALUES (48), (49), (20)) v(a) JOIN ref_users u ON (u.doc->>'age')::int >= v.a)) d;
+SELECT count(*) FROM
+  ((SELECT v.a, u.* FROM (VALUES (48), (49), (20)) v(a) JOIN ref_users u ON (u.doc->>'age')::int >= v.a)
+   EXCEPT ALL
+   (SELECT v.a, u.* FROM (VALUES (48), (49), (20)) v(a) JOIN users u ON (u.doc->>'age')::int >= v.a)) d;
 SELECT count(*) FROM ref_users r JOIN users u ON u.key = r.key AND u.doc = r.doc;
 
 -- ANALYZE samples the documents
