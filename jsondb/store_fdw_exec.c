@@ -47,9 +47,11 @@ typedef struct StoreScan
 	MemoryContext scan_cxt;		/* the plan, hits; reset on rescan */
 	MemoryContext row_cxt;		/* one row */
 	int			pre_len;		/* document key prefix length */
-	/* streaming */
-	ListCell   *next_range;
-	JdbScan    *sc;
+	/* streaming: one cursor per key range, all opened together */
+	JdbScan   **scans;
+	int			nscans,
+				cur;
+	bool		opened;
 	/* materialized index hits */
 	Hit		   *hits;
 	int			nhits,
@@ -77,7 +79,6 @@ make_plan(ForeignScanState *node, StoreScan *st)
 	}
 	jdb_txn_begin();
 	jdb_fdw_make_scan(jdb_fdw_store(st->t), st->quals, values, nulls, unknown, &st->plan);
-	st->next_range = st->plan.kind == JDB_SCAN_INDEX ? NULL : list_head(st->plan.key_ranges);
 	MemoryContextSwitchTo(old);
 	st->planned = true;
 }
@@ -220,32 +221,67 @@ store_row(StoreScan *st, TupleTableSlot *slot, const uint8 *pk, int pklen, Jsonb
 	return ExecStoreVirtualTuple(slot);
 }
 
+/*
+ * Open a cursor for every key range at once: each takes its view of the
+ * transaction's own writes when opened, so opening them together keeps
+ * writes made while the rows are consumed (INSERT ... SELECT into the same
+ * store) out of the scan, like a statement snapshot.
+ */
+static void
+open_ranges(StoreScan *st)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+	ListCell   *lc;
+
+	st->nscans = 0;
+	st->cur = 0;
+	st->scans = palloc(Max(list_length(st->plan.key_ranges), 1) * sizeof(JdbScan *));
+	foreach(lc, st->plan.key_ranges)
+	{
+		JdbRange   *r = lfirst(lc);
+
+		st->scans[st->nscans++] =
+			jdb_scan_open((uint8 *) r->lo.data, st->pre_len, (uint8 *) r->lo.data, r->lo.len,
+						  false, r->has_hi ? (uint8 *) r->hi.data : NULL, r->hi.len, false, false);
+	}
+	st->opened = true;
+	MemoryContextSwitchTo(old);
+}
+
 /* the next document of the key ranges, or false */
 static bool
 next_streamed(StoreScan *st, lsm_record *rec)
 {
-	for (;;)
-	{
-		if (st->sc == NULL)
-		{
-			JdbRange   *r;
-			MemoryContext old;
-
-			if (st->next_range == NULL)
-				return false;
-			r = lfirst(st->next_range);
-			st->next_range = lnext(st->plan.key_ranges, st->next_range);
-			old = MemoryContextSwitchTo(st->scan_cxt);
-			st->sc = jdb_scan_open((uint8 *) r->lo.data, st->pre_len, (uint8 *) r->lo.data,
-								   r->lo.len, false, r->has_hi ? (uint8 *) r->hi.data : NULL,
-								   r->hi.len, false, false);
-			MemoryContextSwitchTo(old);
-		}
-		if (jdb_scan_next(st->sc, rec))
+	if (!st->opened)
+		open_ranges(st);
+	for (; st->cur < st->nscans; st->cur++)
+		if (jdb_scan_next(st->scans[st->cur], rec))
 			return true;
-		jdb_scan_close(st->sc);
-		st->sc = NULL;
+	return false;
+}
+
+/*
+ * Many key ranges (an IN list): read them all first, as an index scan does,
+ * rather than hold a cursor per key.
+ */
+#define MAX_OPEN_RANGES 8
+
+static void
+collect_keys(StoreScan *st)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+	lsm_record	rec;
+
+	while (next_streamed(st, &rec))
+	{
+		if (jdb_scan_tracks(&rec))
+			jdb_track(rec.key, rec.key_len, rec.value, rec.value_len, true);
+		collect_visit(st, NULL, 0, rec.key + st->pre_len, rec.key_len - st->pre_len,
+					  jdb_doc_decode(rec.value, rec.value_len, NULL));
+		CHECK_FOR_INTERRUPTS();
 	}
+	st->collected = true;
+	MemoryContextSwitchTo(old);
 }
 
 TupleTableSlot *
@@ -261,10 +297,13 @@ jdb_fdw_iterate(ForeignScanState *node)
 		make_plan(node, st);
 	if (st->plan.empty)
 		return ExecClearTuple(slot);
-	if (st->plan.kind == JDB_SCAN_INDEX)
+	if (st->plan.kind == JDB_SCAN_INDEX ||
+		list_length(st->plan.key_ranges) > MAX_OPEN_RANGES)
 	{
-		if (!st->collected)
+		if (!st->collected && st->plan.kind == JDB_SCAN_INDEX)
 			collect_index(st);
+		else if (!st->collected)
+			collect_keys(st);
 		if (st->pos >= st->nhits)
 			return ExecClearTuple(slot);
 		st->pos++;
@@ -289,9 +328,10 @@ jdb_fdw_iterate(ForeignScanState *node)
 static void
 close_scan(StoreScan *st)
 {
-	if (st->sc)
-		jdb_scan_close(st->sc);
-	st->sc = NULL;
+	for (int i = 0; i < st->nscans; i++)
+		jdb_scan_close(st->scans[i]);
+	st->nscans = 0;
+	st->opened = false;
 }
 
 void

@@ -273,6 +273,15 @@ ROLLBACK TO s;
 INSERT INTO auto VALUES (NULL, '{"id": 52, "v": 52}');
 COMMIT;
 SELECT key FROM auto ORDER BY key;
+-- a statement does not read its own writes: INSERT ... SELECT from the same
+-- store copies each document once (full scan, key ranges, an IN list)
+INSERT INTO auto (doc) SELECT doc - 'id' FROM auto;
+SELECT count(*) FROM auto;
+INSERT INTO auto (doc) SELECT doc - 'id' FROM auto WHERE key > '50';
+SELECT count(*) FROM auto;
+INSERT INTO auto (doc) SELECT doc - 'id' FROM auto
+  WHERE key IN ('1', '2', '10', '11', '50', '52', '65', '66', '67', '68', '69', '70');
+SELECT count(*), max(key::text::int) FROM auto;
 
 -- errors
 CREATE FOREIGN TABLE nostore (doc jsonb) SERVER flowdb OPTIONS (store 'nope');
