@@ -697,10 +697,11 @@ text_eq_kind(const char *c, int len)
 	if ((len == 4 && memcmp(c, "true", 4) == 0) || (len == 5 && memcmp(c, "false", 5) == 0) ||
 		(len > 0 && (c[0] == '{' || c[0] == '[')))
 		return TEXT_NOT_PUSHABLE;
-	/* numeric_out's form: -?digits(.digits)? */
+	/* numeric_out's form: -?digits(.digits)?, no leading zero */
 	if (i < len && c[i] == '-')
 		i++;
-	if (i >= len || !isdigit((unsigned char) c[i]))
+	if (i >= len || !isdigit((unsigned char) c[i]) ||
+		(c[i] == '0' && i + 1 < len && isdigit((unsigned char) c[i + 1])))
 		return TEXT_STRING_ONLY;
 	while (i < len && isdigit((unsigned char) c[i]))
 		i++;
