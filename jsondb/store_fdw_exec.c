@@ -369,7 +369,7 @@ jdb_fdw_explain_scan(ForeignScanState *node, ExplainState *es)
 		return;
 	}
 	what = st->plan.empty ? "Scan" : st->plan.kind == JDB_SCAN_INDEX ? "Index" :
-		st->plan.kind == JDB_SCAN_KEYS ? "Key Range" : "Scan";
+		st->plan.kind == JDB_SCAN_FULL ? "Scan" : st->plan.key_points ? "Keys" : "Key Ranges";
 	ExplainPropertyText(psprintf("JsonDB %s", what), st->plan.shown, es);
 }
 

@@ -247,6 +247,13 @@ jdb_fdw_exec_update(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 				e = jdb_eval_keypath(doc, &s->kp, &pk, &why);
 		}
 	}
+	if (e == JDB_EVAL_MISSING && s->auto_increment)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("flowdb: UPDATE cannot change the key of a document (store \"%s\", key %s): "
+						"the new document has no key and the old one cannot be put into it",
+						s->name, key_text(&old_pk)),
+				 errhint("Give the new document its key.")));
 	if (e == JDB_EVAL_OK && !same_key(&pk, &old_pk))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

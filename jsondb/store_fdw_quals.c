@@ -865,6 +865,13 @@ show_kint(StringInfo out, const KInt *k)
 {
 	static const char *const names[] = {"number", "date", "string", "binary", "array"};
 
+	if (k->lo && k->hi && k->lo_incl && k->hi_incl && bcmp_(k->lo, k->hi) == 0)
+	{
+		/* one key */
+		appendStringInfoString(out, JsonbToCString(NULL, &jdb_key_to_jsonb((uint8 *) k->lo->data,
+																		   k->lo->len)->root, 0));
+		return;
+	}
 	appendStringInfoChar(out, k->lo_incl ? '[' : '(');
 	for (int side = 0; side < 2; side++)
 	{

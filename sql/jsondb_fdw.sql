@@ -255,8 +255,11 @@ INSERT INTO auto (doc) VALUES ('{"v": 1}'), ('{"v": 2}') RETURNING *;
 INSERT INTO auto VALUES ('10', '{"id": 10, "v": 3}') RETURNING *;
 INSERT INTO auto (doc) VALUES ('{"v": 4}') RETURNING key;
 INSERT INTO auto VALUES ('12', '{"v": 5}');
--- an update without the key keeps it
+-- an update without the key keeps it (a number key; a string key cannot)
 UPDATE auto SET doc = '{"v": 20}' WHERE key = '1' RETURNING *;
+INSERT INTO auto (doc) VALUES ('{"id": "s", "v": 6}');
+UPDATE auto SET doc = '{"v": 21}' WHERE key = '"s"';
+DELETE FROM auto WHERE key = '"s"' RETURNING key;
 SELECT * FROM auto ORDER BY key;
 
 -- transactions: own writes visible, rollback, savepoints
