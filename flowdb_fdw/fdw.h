@@ -178,6 +178,14 @@ enum FdwPrivateIndex
 	FDW_PRIV_LIKE_RECHECK,		/* Integer: 1 = the local quals are only LIKEs
 								 * with run-time patterns, droppable when each
 								 * pattern turns out to be prefix + '%' */
+	FDW_PRIV_PUSHED_COUNT,		/* Integer: 1 = count pushdown: the scan (scan
+								 * relid 0) returns one row, every column of
+								 * its fdw_scan_tlist the number of records
+								 * that pass the pushed conditions; LIKEs whose
+								 * pattern is not prefix + '%' are rechecked on
+								 * each record's key, no tuple is formed */
+	FDW_PRIV_RELID,				/* Integer: the foreign table's OID (a scan
+								 * with scan relid 0 has no relation open) */
 	FDW_PRIV_COUNT
 };
 

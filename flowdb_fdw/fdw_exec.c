@@ -8,6 +8,8 @@
  *     single key read newest-first for one row is one get_latest — both
  *     only when the transaction has no own writes on that key;
  *   - otherwise one engine scan with prefix, key bounds and ts bounds.
+ * A count pushdown (scan relid 0, fdw_plan.c) reads the same way but only
+ * counts the records, then returns one row holding the count.
  * Every engine read goes through cursor.c, which merges the transaction's
  * own writes, and owns its iterator through a memory context that is reset
  * on rescan, at the end of the scan and on error.
@@ -20,6 +22,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
 #include "commands/vacuum.h"
@@ -47,6 +50,7 @@ typedef struct FdwScanState
 	bool	   *needed;			/* per attribute; NULL = all */
 	bool		direct;
 	bool		like_recheck;	/* FDW_PRIV_LIKE_RECHECK */
+	bool		pushed_count;	/* FDW_PRIV_PUSHED_COUNT: return one row, the count */
 	ExprState  *saved_qual;		/* the scan's local quals */
 
 	MemoryContext scan_cxt;		/* bounds and cursors; reset on rescan */
@@ -60,6 +64,10 @@ typedef struct FdwScanState
 	bool		have_pending;	/* a get / get_latest result to return */
 	lsm_record	pending;
 	lsm_value	value;			/* buffer for engine gets */
+	/* count pushdown */
+	List	   *rechecks;		/* LIKE patterns (text *) each key must match */
+	text	   *key_buf;		/* a record's user key as text, for rechecks */
+	bool		count_done;		/* the row with the count was returned */
 
 	/* EXPLAIN ANALYZE */
 	uint64		records_scanned,
@@ -136,7 +144,8 @@ like_is_exact(Datum d, bool isnull)
 
 /* Evaluate the pushed values into bounds (in scan_cxt).  If the only local
  * quals are LIKEs whose run-time patterns the scan enforces exactly, skip
- * them for this scan. */
+ * them for this scan.  A count pushdown has no local quals: a LIKE pattern
+ * the bounds do not enforce exactly goes to s->rechecks instead. */
 static void
 start_scan(FdwScanState *s, PlanState *ps, ExprContext *econtext)
 {
@@ -153,7 +162,11 @@ start_scan(FdwScanState *s, PlanState *ps, ExprContext *econtext)
 		Datum		d = eval_value(lfirst(v), lfirst(e), econtext, &isnull);
 
 		if ((FdwCondKind) lfirst_int(k) == FDW_KEY_LIKE && !like_is_exact(d, isnull))
+		{
 			drop_qual = false;
+			if (s->pushed_count)
+				s->rechecks = lappend(s->rechecks, DatumGetTextPP(d));
+		}
 
 		fdw_bounds_apply(&s->b, (FdwCondKind) lfirst_int(k), d, isnull,
 						 exprType((Node *) lfirst(e)));
@@ -395,7 +408,9 @@ init_scan_state(FdwScanState *s, ForeignScanState *node, ForeignScan *fs)
 	ListCell   *lc;
 	int			i = 0;
 
-	s->t = fdw_table_get(RelationGetRelid(node->ss.ss_currentRelation));
+	/* scan relid 0 (count pushdown) has no relation open: the plan names it */
+	s->t = fdw_table_get((Oid) intVal(list_nth(priv, FDW_PRIV_RELID)));
+	s->pushed_count = intVal(list_nth(priv, FDW_PRIV_PUSHED_COUNT)) != 0;
 	s->kinds = list_nth(priv, FDW_PRIV_KINDS);
 	s->order = intVal(list_nth(priv, FDW_PRIV_ORDER));
 	s->direct = intVal(list_nth(priv, FDW_PRIV_DIRECT)) != 0;
@@ -440,6 +455,59 @@ fdw_begin_scan(ForeignScanState *node, int eflags)
 	init_scan_state(s, node, (ForeignScan *) node->ss.ps.plan);
 }
 
+/* Does the record's key match every LIKE pattern to recheck?  Matched under
+ * "C": for the deterministic collations a LIKE is pushed under, LIKE's
+ * result does not depend on the collation. */
+static bool
+rechecks_pass(FdwScanState *s, const lsm_record *rec)
+{
+	int			len = (int) rec->key_len - s->t->ks.prefix_len;
+	ListCell   *lc;
+
+	if (s->key_buf == NULL)
+		s->key_buf = MemoryContextAlloc(s->scan_cxt, VARHDRSZ + LSM_MAX_KEY_SIZE);
+	SET_VARSIZE(s->key_buf, VARHDRSZ + len);
+	memcpy(VARDATA(s->key_buf), rec->key + s->t->ks.prefix_len, len);
+	foreach(lc, s->rechecks)
+	{
+		if (!DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
+												  PointerGetDatum(s->key_buf),
+												  PointerGetDatum(lfirst(lc)))))
+			return false;
+	}
+	return true;
+}
+
+/* Count pushdown: the records of the scan, counted without decoding. */
+static TupleTableSlot *
+iterate_count(ForeignScanState *node, FdwScanState *s)
+{
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	lsm_record	rec;
+	int64		n = 0;
+	uint32		seen = 0;
+
+	ExecClearTuple(slot);
+	if (s->count_done)
+		return slot;
+	if (!s->started)
+		start_scan(s, &node->ss.ps, node->ss.ps.ps_ExprContext);
+	while (next_record(s, &rec))
+	{
+		if ((++seen & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (s->rechecks == NIL || rechecks_pass(s, &rec))
+			n++;
+	}
+	for (int i = 0; i < slot->tts_tupleDescriptor->natts; i++)
+	{
+		slot->tts_values[i] = Int64GetDatum(n);
+		slot->tts_isnull[i] = false;
+	}
+	s->count_done = true;
+	return ExecStoreVirtualTuple(slot);
+}
+
 static TupleTableSlot *
 fdw_iterate(ForeignScanState *node)
 {
@@ -447,6 +515,8 @@ fdw_iterate(ForeignScanState *node)
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	lsm_record	rec;
 
+	if (s->pushed_count)
+		return iterate_count(node, s);
 	if (!s->started)
 		start_scan(s, &node->ss.ps, node->ss.ps.ps_ExprContext);
 	ExecClearTuple(slot);
@@ -464,6 +534,9 @@ reset_scan(FdwScanState *s)
 	MemoryContextReset(s->scan_cxt);	/* closes any iterator left */
 	s->started = false;
 	s->have_pending = false;
+	s->rechecks = NIL;
+	s->key_buf = NULL;
+	s->count_done = false;
 }
 
 static void
@@ -491,25 +564,37 @@ explain_state(FdwScanState *s, ForeignScanState *node, ExplainState *es)
 {
 	List	   *ctx = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, NIL);
 	StringInfoData keys,
-				ts;
+				ts,
+				recheck;
 	ListCell   *k,
 			   *e;
 
 	initStringInfo(&keys);
 	initStringInfo(&ts);
+	if (s->pushed_count)
+		ExplainPropertyText("Foreign Table", get_rel_name(s->t->relid), es);
 	ExplainPropertyText("Keyspace", s->t->ks.name, es);
+	initStringInfo(&recheck);
 	forboth(k, s->kinds, e, s->value_exprs)
 	{
 		FdwCondKind kind = lfirst_int(k);
 		StringInfo	buf = kind >= FDW_TS_EQ ? &ts : &keys;
+		char	   *v = deparse_expression(lfirst(e), ctx, false, false);
+		Const	   *c = lfirst(e);
 
 		if (buf->len)
 			appendStringInfoString(buf, ", ");
-		appendStringInfo(buf, "%s %s", fdw_cond_name(kind),
-						 deparse_expression(lfirst(e), ctx, false, false));
+		appendStringInfo(buf, "%s %s", fdw_cond_name(kind), v);
+		/* a count pushdown matches such a LIKE itself, on each key */
+		if (s->pushed_count && kind == FDW_KEY_LIKE &&
+			!(IsA(c, Const) && like_is_exact(c->constvalue, c->constisnull)))
+			appendStringInfo(&recheck, "%skey LIKE %s%s", recheck.len ? ", " : "", v,
+							 IsA(c, Const) ? "" : " unless a prefix + '%'");
 	}
 	if (keys.len)
 		ExplainPropertyText("Key Bounds", keys.data, es);
+	if (recheck.len)
+		ExplainPropertyText("Key Recheck", recheck.data, es);
 	if (ts.len)
 		ExplainPropertyText("Ts Bounds", ts.data, es);
 	if (s->order != 0)
@@ -530,6 +615,21 @@ explain_state(FdwScanState *s, ForeignScanState *node, ExplainState *es)
 	}
 	if (s->direct)
 		ExplainPropertyText("Engine Delete", "one range delete", es);
+	if (s->pushed_count)
+	{
+		ForeignScan *fs = (ForeignScan *) node->ss.ps.plan;
+		StringInfoData aggs;
+
+		initStringInfo(&aggs);
+		foreach(k, fs->fdw_scan_tlist)
+		{
+			if (aggs.len)
+				appendStringInfoString(&aggs, ", ");
+			appendStringInfoString(&aggs, deparse_expression((Node *) lfirst_node(TargetEntry, k)->expr,
+															 ctx, false, false));
+		}
+		ExplainPropertyText("Aggregate Pushed Down", aggs.data, es);
+	}
 	if (es->analyze)
 	{
 		lsm_iter_stats cur;

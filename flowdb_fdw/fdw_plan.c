@@ -7,25 +7,32 @@
  *     (key, ts ascending or both descending), bounded by the query's LIMIT +
  *     OFFSET when nothing else sits between the scan and the LIMIT;
  *   - parameterized scans for join clauses on the key (key = outer.col), so
- *     a nested loop does one engine seek per outer row.
+ *     a nested loop does one engine seek per outer row;
+ *   - for SELECT count(*) with no GROUP BY / HAVING over a scan that takes
+ *     every WHERE clause, an upper path: one foreign scan that counts the
+ *     engine's records (fdw_get_upper_paths).
  * Costs: a seek costs FDW_SEEK_COST, every record the engine reads (after
  * pushed bounds) FDW_RECORD_COST, plus local filters and tuple output.
  */
 #include "fdw.h"
 
 #include "access/table.h"
+#include "catalog/pg_aggregate.h"
 #include "commands/trigger.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/appendinfo.h"
+#include "optimizer/clauses.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "optimizer/tlist.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -34,8 +41,11 @@
 #define FDW_RECORD_COST 0.004
 #define FDW_DEFAULT_ROWS 1000
 
+#define FDW_REL_INFO_MAGIC 0x46647269	/* marks our FdwRelInfo */
+
 typedef struct FdwRelInfo
 {
+	uint32		magic;			/* FDW_REL_INFO_MAGIC */
 	FdwTable   *table;
 	List	   *pushed;			/* RestrictInfos pushed into the scan */
 	bool		all_exact;		/* every base clause is enforced by the scan */
@@ -44,7 +54,15 @@ typedef struct FdwRelInfo
 	double		scanned;		/* records the engine reads */
 } FdwRelInfo;
 
+/* fdw_private of the upper relation of a count pushdown */
+typedef struct FdwCountInfo
+{
+	RelOptInfo *scan_rel;		/* the foreign table's base relation */
+	List	   *aggs;			/* the distinct count Aggrefs of the target */
+} FdwCountInfo;
+
 static double prefix_correction(PlannerInfo *root, RelOptInfo *rel, FdwRelInfo *info);
+static ForeignScan *count_plan(PlannerInfo *root, RelOptInfo *rel, List *tlist);
 
 void
 fdw_get_rel_size(PlannerInfo *root, RelOptInfo *rel, Oid relid)
@@ -54,6 +72,7 @@ fdw_get_rel_size(PlannerInfo *root, RelOptInfo *rel, Oid relid)
 	Selectivity sel;
 	double		factor;
 
+	info->magic = FDW_REL_INFO_MAGIC;
 	info->table = fdw_table_get(relid);
 	info->all_exact = true;
 	foreach(lc, rel->baserestrictinfo)
@@ -277,12 +296,16 @@ fdw_get_plan(PlannerInfo *root, RelOptInfo *rel, Oid relid, ForeignPath *path,
 	List	   *kinds = NIL,
 			   *exprs = NIL,
 			   *local = NIL;
-	int			order = intVal(linitial(path->fdw_private));
-	bool		limit = intVal(lsecond(path->fdw_private)) != 0;
+	int			order;
+	bool		limit;
 	ListCell   *lc;
 	bool		like_recheck = true;
 	List	   *priv;
 
+	if (rel->reloptkind == RELOPT_UPPER_REL)
+		return count_plan(root, rel, tlist);
+	order = intVal(linitial(path->fdw_private));
+	limit = intVal(lsecond(path->fdw_private)) != 0;
 	foreach(lc, scan_clauses)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
@@ -316,6 +339,8 @@ fdw_get_plan(PlannerInfo *root, RelOptInfo *rel, Oid relid, ForeignPath *path,
 	priv = list_make5(kinds, makeInteger(order), makeInteger(limit ? 1 : 0),
 					  needed_attnos(rel, info->table, tlist, local), makeInteger(0));
 	priv = lappend(priv, makeInteger(like_recheck && local != NIL ? 1 : 0));
+	priv = lappend(priv, makeInteger(0));
+	priv = lappend(priv, makeInteger((int) relid));
 	return make_foreignscan(tlist, local, rel->relid, exprs, priv, NIL, NIL, outer_plan);
 }
 
@@ -402,12 +427,162 @@ fdw_plan_direct_modify(PlannerInfo *root, ModifyTable *plan, Index rti, int subp
 	return true;
 }
 
+/* ------------------------------------------------------ count pushdown */
+
 /*
- * Upper-relation paths.  Nothing is offered yet: the planner keeps computing
- * aggregates above the foreign scan.
+ * count(*), or count(c) of the key or ts column (never NULL in a stored
+ * row, so it counts the same rows), as a plain aggregate: no DISTINCT,
+ * ORDER BY or FILTER, not split into partial / final steps.
+ */
+static bool
+is_pushable_count(Aggref *a, Index relid, const FdwTable *t)
+{
+	TargetEntry *arg;
+	Node	   *e;
+
+	if (a->aggfilter || a->aggdistinct || a->aggorder || a->agglevelsup != 0 ||
+		a->aggsplit != AGGSPLIT_SIMPLE || a->aggkind != AGGKIND_NORMAL)
+		return false;
+	if (a->aggfnoid == F_COUNT_)
+		return a->aggstar;
+	if (a->aggfnoid != F_COUNT_ANY || list_length(a->args) != 1)
+		return false;
+	arg = linitial_node(TargetEntry, a->args);
+	e = (Node *) arg->expr;
+	while (IsA(e, RelabelType))
+		e = (Node *) ((RelabelType *) e)->arg;
+	return IsA(e, Var) && ((Var *) e)->varno == relid && ((Var *) e)->varlevelsup == 0 &&
+		(((Var *) e)->varattno == t->key_attno || ((Var *) e)->varattno == t->ts_attno);
+}
+
+/*
+ * The distinct count Aggrefs the grouping target is built from, or NIL if it
+ * holds anything else that needs the rows: another aggregate, a column
+ * outside an aggregate, a set-returning function, a sub-select.  Whatever
+ * surrounds the Aggrefs (count(*) + 1) is computed by the scan's projection.
+ */
+static List *
+target_counts(PathTarget *target, Index relid, const FdwTable *t)
+{
+	List	   *found;
+	List	   *aggs = NIL;
+	ListCell   *lc;
+
+	if (expression_returns_set((Node *) target->exprs) ||
+		contain_subplans((Node *) target->exprs))
+		return NIL;
+	found = pull_var_clause((Node *) target->exprs,
+							PVC_INCLUDE_AGGREGATES | PVC_INCLUDE_WINDOWFUNCS |
+							PVC_INCLUDE_PLACEHOLDERS);
+	foreach(lc, found)
+	{
+		Node	   *n = lfirst(lc);
+
+		if (!IsA(n, Aggref) || !is_pushable_count((Aggref *) n, relid, t))
+			return NIL;
+		aggs = list_append_unique(aggs, n);
+	}
+	return aggs;
+}
+
+/*
+ * Every WHERE clause of the scan is pushed, and enforced by the scan except
+ * LIKEs (their patterns are rechecked on each record's key when they are
+ * more than a prefix + '%').  No gating clause: it would be lost above a
+ * scan that stands for the aggregate.
+ */
+static bool
+count_quals_pushable(PlannerInfo *root, RelOptInfo *rel, const FdwTable *t, int *nlike)
+{
+	ListCell   *lc;
+
+	*nlike = 0;
+	foreach(lc, rel->baserestrictinfo)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		FdwCond		c;
+
+		if (ri->pseudoconstant || !fdw_classify_clause(root, rel, t, ri, NULL, &c))
+			return false;
+		if (!c.exact && c.kind != FDW_KEY_LIKE)
+			return false;
+		if (!c.exact)
+			(*nlike)++;
+	}
+	return true;
+}
+
+/*
+ * Upper-relation paths: SELECT count(*) FROM t WHERE <pushed conditions>,
+ * with no GROUP BY, HAVING or other aggregate, becomes one foreign scan
+ * (scan relid 0) that counts the records of the engine scan without forming
+ * tuples.  Anything else is declined and aggregated above the scan.
  */
 void
 fdw_get_upper_paths(PlannerInfo *root, UpperRelationKind stage, RelOptInfo *input_rel,
 					RelOptInfo *output_rel, void *extra)
 {
+	Query	   *q = root->parse;
+	FdwRelInfo *info = input_rel->fdw_private;
+	GroupPathExtraData *gx = extra;
+	FdwCountInfo *ci;
+	List	   *aggs;
+	int			nlike;
+	Cost		cost;
+
+	if (stage != UPPERREL_GROUP_AGG || output_rel->fdw_private != NULL ||
+		input_rel->reloptkind != RELOPT_BASEREL || info == NULL ||
+		info->magic != FDW_REL_INFO_MAGIC || gx->patype != PARTITIONWISE_AGGREGATE_NONE)
+		return;
+	if (!q->hasAggs || q->groupClause || q->groupingSets || q->havingQual ||
+		root->hasHavingQual || root->hasPseudoConstantQuals)
+		return;
+	aggs = target_counts(output_rel->reltarget, input_rel->relid, info->table);
+	if (aggs == NIL || !count_quals_pushable(root, input_rel, info->table, &nlike))
+		return;
+
+	ci = palloc0(sizeof(FdwCountInfo));
+	ci->scan_rel = input_rel;
+	ci->aggs = aggs;
+	output_rel->fdw_private = ci;
+	/* the scan's reads, a LIKE call per record to recheck, one row out */
+	cost = FDW_SEEK_COST * Max(info->nkey_eq, 1) +
+		info->scanned * (FDW_RECORD_COST + nlike * cpu_operator_cost) + cpu_tuple_cost +
+		output_rel->reltarget->cost.per_tuple;
+	add_path(output_rel, (Path *) create_foreign_upper_path(root, output_rel,
+															output_rel->reltarget, 1,
+															cost, cost, NIL, NULL, NIL));
+}
+
+/*
+ * The plan of a count pushdown: the base relation's WHERE clauses as pushed
+ * conditions, fdw_scan_tlist = the count Aggrefs (each output column is the
+ * count; setrefs turns the Aggrefs of tlist into references to them).
+ */
+static ForeignScan *
+count_plan(PlannerInfo *root, RelOptInfo *rel, List *tlist)
+{
+	FdwCountInfo *ci = rel->fdw_private;
+	RelOptInfo *scan_rel = ci->scan_rel;
+	FdwRelInfo *info = scan_rel->fdw_private;
+	List	   *kinds = NIL,
+			   *exprs = NIL,
+			   *priv;
+	ListCell   *lc;
+
+	foreach(lc, scan_rel->baserestrictinfo)
+	{
+		FdwCond		c;
+
+		if (!fdw_classify_clause(root, scan_rel, info->table, lfirst(lc), NULL, &c))
+			elog(ERROR, "flowdb: count pushdown over a clause the scan cannot take");
+		kinds = lappend_int(kinds, c.kind);
+		exprs = lappend(exprs, c.value);
+	}
+	priv = list_make5(kinds, makeInteger(0), makeInteger(0), NIL, makeInteger(0));
+	priv = lappend(priv, makeInteger(0));
+	priv = lappend(priv, makeInteger(1));
+	priv = lappend(priv, makeInteger((int) info->table->relid));
+	return make_foreignscan(tlist, NIL, 0, exprs, priv, add_to_flat_tlist(NIL, ci->aggs),
+							NIL, NULL);
 }

@@ -95,11 +95,72 @@ EXPLAIN (COSTS OFF) SELECT * FROM m ORDER BY key, ts DESC LIMIT 3;
 -- a local filter keeps the LIMIT out of the scan
 EXPLAIN (COSTS OFF) SELECT * FROM m WHERE v % 2 = 0 ORDER BY key, ts LIMIT 3;
 SELECT same('SELECT * FROM m WHERE v % 2 = 0 ORDER BY key, ts LIMIT 3');
--- LIMIT without ORDER BY, aggregates above the scan
+-- LIMIT without ORDER BY
 EXPLAIN (COSTS OFF) SELECT key FROM m LIMIT 2;
-EXPLAIN (COSTS OFF) SELECT count(*) FROM m WHERE ts BETWEEN 10 AND 20;
+-- count(*) pushed into the scan: one foreign scan counts the engine's
+-- records and returns one row
+EXPLAIN (COSTS OFF, VERBOSE) SELECT count(*) FROM m WHERE ts BETWEEN 10 AND 20;
 SELECT count(*) FROM m WHERE ts BETWEEN 10 AND 20;
+SELECT same('SELECT count(*) FROM m WHERE ts BETWEEN 10 AND 20');
 SELECT explain_analyze('SELECT count(*) FROM m WHERE key ^@ ''k'' AND ts BETWEEN 10 AND 20');
+EXPLAIN (COSTS OFF, VERBOSE) SELECT count(*) FROM m;
+SELECT same('SELECT count(*) FROM m');
+-- count of the key or ts column (never NULL), expressions over the counts
+EXPLAIN (COSTS OFF, VERBOSE) SELECT count(*), count(key), count(ts) + 1 FROM m WHERE key LIKE 'k1%';
+SELECT same('SELECT count(*), count(key), count(ts) + 1 FROM m WHERE key LIKE ''k1%''');
+EXPLAIN (COSTS OFF, VERBOSE) SELECT count(*) FROM m WHERE key IN ('k2', 'k7', 'zz') AND ts > 180;
+SELECT same('SELECT count(*) FROM m WHERE key IN (''k2'', ''k7'', ''zz'') AND ts > 180');
+EXPLAIN (COSTS OFF, VERBOSE) SELECT count(*) FROM m WHERE key = 'k1' AND ts = 11;
+SELECT same('SELECT count(*) FROM m WHERE key = ''k1'' AND ts = 11');
+SELECT same('SELECT count(*) FROM m WHERE key >= ''k3'' AND key < ''k5'' AND ts <= 100');
+SELECT same('SELECT count(*) FROM m WHERE starts_with(key, ''a'')');
+-- nothing matches: still one row, 0
+SELECT same('SELECT count(*) FROM m WHERE key = ''nope''');
+SELECT same('SELECT count(*) FROM m WHERE ts > 100 AND ts < 50');
+SELECT count(*) FROM m WHERE key = NULL;
+-- a LIKE that is more than a prefix + '%': the scan matches it on each key
+EXPLAIN (COSTS OFF, VERBOSE) SELECT count(*) FROM m WHERE key LIKE 'a_b';
+SELECT same('SELECT count(*) FROM m WHERE key LIKE ''a_b''');
+SELECT same('SELECT count(*) FROM m WHERE key LIKE ''a\_b''');
+SELECT same('SELECT count(*) FROM m WHERE key LIKE ''k1_%''');
+SELECT same('SELECT count(*) FROM m WHERE key LIKE ''k%0'' AND ts < 100');
+-- run-time values (generic plan): each execution decides whether a LIKE
+-- pattern is a prefix + '%' or is matched on each key
+PREPARE c(text, bigint) AS SELECT count(*) FROM m WHERE key LIKE $1 AND ts >= $2;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF, VERBOSE) EXECUTE c('k1%', 100);
+EXECUTE c('k1%', 100);
+SELECT count(*) FROM h WHERE key LIKE 'k1%' AND ts >= 100;
+EXECUTE c('k_', 0);
+SELECT count(*) FROM h WHERE key LIKE 'k_' AND ts >= 0;
+EXECUTE c('a\%%', 0);
+EXECUTE c('%b', 0);
+SELECT count(*) FROM h WHERE key LIKE '%b' AND ts >= 0;
+EXECUTE c(NULL, 0);
+EXECUTE c('k1', NULL);
+EXECUTE c('a\', 0);     -- malformed pattern: LIKE's own error
+EXECUTE c('a\', 1000);  -- ... raised only when a record reaches it
+RESET plan_cache_mode;
+DEALLOCATE c;
+-- not pushed: a local condition, GROUP BY, HAVING, DISTINCT, FILTER, other
+-- aggregates, count of a column that may be NULL, a join, a gating condition
+EXPLAIN (COSTS OFF) SELECT count(*) FROM m WHERE ts < 20 AND v % 2 = 0;
+SELECT same('SELECT count(*) FROM m WHERE ts < 20 AND v % 2 = 0');
+EXPLAIN (COSTS OFF) SELECT count(*) FROM m WHERE key LIKE '%1';
+EXPLAIN (COSTS OFF) SELECT key, count(*) FROM m WHERE key LIKE 'k%' GROUP BY key;
+SELECT same('SELECT key, count(*) FROM m WHERE key LIKE ''k%'' GROUP BY key ORDER BY key');
+EXPLAIN (COSTS OFF) SELECT count(*) FROM m HAVING count(*) > 300;
+SELECT count(*) FROM m HAVING count(*) > 300;
+EXPLAIN (COSTS OFF) SELECT count(DISTINCT key) FROM m;
+SELECT same('SELECT count(DISTINCT key) FROM m');
+EXPLAIN (COSTS OFF) SELECT count(*) FILTER (WHERE v > 100) FROM m;
+SELECT same('SELECT count(*) FILTER (WHERE v > 100) FROM m');
+EXPLAIN (COSTS OFF) SELECT sum(v) FROM m WHERE key = 'k1';
+EXPLAIN (COSTS OFF) SELECT count(*), max(ts) FROM m;
+EXPLAIN (COSTS OFF) SELECT count(v) FROM m;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM m a JOIN m b ON a.key = b.key AND a.ts = b.ts;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM m WHERE current_user = 'nobody';
+SELECT count(*) FROM m WHERE current_user = 'nobody';
 -- parameterized join: a nested loop of point reads
 CREATE TABLE wanted (k text COLLATE "C");
 INSERT INTO wanted VALUES ('k4'), ('k5'), ('nope');
@@ -110,6 +171,9 @@ EXPLAIN (COSTS OFF) SELECT w.k, (SELECT max(ts) FROM m WHERE m.key = w.k) FROM w
 SELECT w.k, (SELECT max(ts) FROM m WHERE m.key = w.k) FROM wanted w ORDER BY 1;
 EXPLAIN (COSTS OFF) SELECT w.k, l.ts FROM wanted w, LATERAL (SELECT ts FROM m WHERE m.key = w.k ORDER BY ts DESC LIMIT 1) l;
 SELECT w.k, l.ts FROM wanted w, LATERAL (SELECT ts FROM m WHERE m.key = w.k ORDER BY ts DESC LIMIT 1) l ORDER BY 1;
+-- a pushed count per outer row: the scan restarts with each new key
+EXPLAIN (COSTS OFF) SELECT w.k, (SELECT count(*) FROM m WHERE m.key = w.k AND m.ts > 100) FROM wanted w;
+SELECT w.k, (SELECT count(*) FROM m WHERE m.key = w.k AND m.ts > 100) FROM wanted w ORDER BY 1;
 -- estimates after ANALYZE
 EXPLAIN SELECT * FROM m WHERE key = 'k1';
 EXPLAIN SELECT * FROM m WHERE key LIKE 'k1%' AND ts < 100;
@@ -135,4 +199,7 @@ DELETE FROM h WHERE key = 'k1' AND ts = 191;
 SELECT same('SELECT * FROM m WHERE key = ''k1'' ORDER BY ts DESC LIMIT 2');
 SELECT same('SELECT * FROM m WHERE key LIKE ''k1%'' AND ts > 150 ORDER BY key, ts');
 SELECT same('SELECT * FROM m WHERE key = ''k1'' AND ts = 191');
+SELECT same('SELECT count(*) FROM m WHERE key LIKE ''k1%'' AND ts > 150');
+SELECT same('SELECT count(*) FROM m WHERE key LIKE ''k1_'' AND ts > 150');
+SELECT same('SELECT count(*) FROM m WHERE key = ''k1'' AND ts = 191');
 ROLLBACK;
