@@ -237,7 +237,7 @@ typedef struct JdbFilterPlan
 	const char *how;			/* "index equality", "index range", ... */
 	int			rank;			/* 0 full scan .. 6 unique equality */
 } JdbFilterPlan;
-extern void jdb_plan_filter(JdbStore *s, Jsonb *filter, JdbFilterPlan *out);
+extern void jdb_plan_filter(JdbStore *s, Jsonb *filter, bool arrays, JdbFilterPlan *out);
 
 /* What a store foreign table is (store_fdw_table.c).  Cached per backend. */
 typedef struct JdbFdwTable

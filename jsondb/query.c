@@ -497,8 +497,25 @@ add_array_sections(QPlan *p, StringInfo pre, JdbIndex *ix, Op **eqs, int n)
 	}
 }
 
+/*
+ * Documents whose index key is longer than this are left out of the index
+ * (docs.c): an equality on such a key cannot use the index.
+ */
+#define MAX_INDEXED_KEY (LSM_MAX_KEY_SIZE / 2)
+
+static bool
+indexable_key(StringInfo k)
+{
+	return k->len <= (int) MAX_INDEXED_KEY;
+}
+
+/*
+ * arrays: also read the array-key sections of non-multi-entry indexes
+ * (documents whose value at a path is an array, whose elements the filter
+ * tests).  Callers whose conditions never hold for an array value skip them.
+ */
 static QPlan
-plan_query(JdbStore *s, List *conds)
+plan_query(JdbStore *s, List *conds, bool arrays)
 {
 	QPlan		best = {NULL, NIL, "full scan", 0};
 	int			best_rank = 0;
@@ -534,8 +551,11 @@ plan_query(JdbStore *s, List *conds)
 				if (eqs[j] == NULL)
 					goto next;
 			appendStringInfoChar(&k, JDB_KEY_END);
+			if (!indexable_key(&k))
+				continue;
 			p.ranges = list_make1(range_new(&pre, &k, false, &k, false));
-			add_array_sections(&p, &pre, ix, eqs, ix->kp.npaths);
+			if (arrays)
+				add_array_sections(&p, &pre, ix, eqs, ix->kp.npaths);
 			p.how = "index equality (composite)";
 			rank = ix->unique ? 5 : 4;
 		}
@@ -547,6 +567,16 @@ plan_query(JdbStore *s, List *conds)
 
 			if (c == NULL || ix->kp.paths[0].nsegs == 0)
 				continue;
+			if (eq && !indexable_key(eq->key))
+				eq = NULL;		/* such documents are not in the index */
+			if (in)
+			{
+				ListCell   *lc;
+
+				foreach(lc, in->in)
+					if (!indexable_key(((Op *) lfirst(lc))->key))
+						in = NULL;
+			}
 			if (eq)
 			{
 				p.ranges = list_make1(range_new(&pre, eq->key, false, eq->key, false));
@@ -573,7 +603,8 @@ plan_query(JdbStore *s, List *conds)
 			}
 			else
 				continue;
-			add_array_sections(&p, &pre, ix, NULL, 1);
+			if (arrays)
+				add_array_sections(&p, &pre, ix, NULL, 1);
 		}
 		if (rank > best_rank)
 		{
@@ -592,11 +623,13 @@ next:	;
  * document matching the filter is among the documents of out->ranges of
  * out->ix (full scan when out->ix is NULL); the ranges may yield a document
  * more than once (multi-entry, $in) and documents that do not match.
+ * Without arrays, documents whose value at a filtered path is an array (not
+ * in a multi-entry index) may be missing: for conditions false on arrays.
  */
 void
-jdb_plan_filter(JdbStore *s, Jsonb *filter, JdbFilterPlan *out)
+jdb_plan_filter(JdbStore *s, Jsonb *filter, bool arrays, JdbFilterPlan *out)
 {
-	QPlan		p = plan_query(s, parse_filter(filter));
+	QPlan		p = plan_query(s, parse_filter(filter), arrays);
 
 	out->ix = p.ix;
 	out->ranges = p.ranges;
@@ -691,7 +724,7 @@ setup(FunctionCallInfo fcinfo, JdbStore **s, List **conds, JdbPath **order, cons
 		*order = palloc(sizeof(JdbPath));
 		jdb_path_parse(text_to_cstring(PG_GETARG_TEXT_PP(2)), *order, "order_by");
 	}
-	return plan_query(*s, *conds);
+	return plan_query(*s, *conds, true);
 }
 
 /* query(store, filter, order_by, direction, lim, off) -> setof jsonb */

@@ -182,6 +182,42 @@ hit_cmp(const void *a, const void *b)
 	return flowdb_key_cmp(x->pk, x->pklen, y->pk, y->pklen);
 }
 
+/* Is r the range of exactly one engine key (r->lo)? */
+static bool
+range_is_point(const JdbRange *r)
+{
+	uint8	   *succ;
+	int			slen;
+
+	return r->has_hi &&
+		flowdb_prefix_successor((const uint8 *) r->lo.data, r->lo.len, &succ, &slen) &&
+		slen == r->hi.len && memcmp(succ, r->hi.data, slen) == 0;
+}
+
+static bool
+all_points(List *ranges)
+{
+	ListCell   *lc;
+
+	foreach(lc, ranges)
+		if (!range_is_point(lfirst(lc)))
+			return false;
+	return true;
+}
+
+/*
+ * Read the document of pk (a point read through the transaction, recorded
+ * for OCC like a scanned document) into the hits.
+ */
+static void
+collect_doc(StoreScan *st, JdbStore *s, const uint8 *pk, int pklen)
+{
+	Jsonb	   *doc = jdb_get_doc(s, pk, pklen, NULL);
+
+	if (doc)
+		collect_visit(st, NULL, 0, pk, pklen, doc);
+}
+
 static void
 collect_index(StoreScan *st)
 {
@@ -190,8 +226,23 @@ collect_index(StoreScan *st)
 	ListCell   *lc;
 	int			n = 0;
 
-	foreach(lc, st->plan.ix.ranges)
-		jdb_scan_index_range(s, st->plan.ix.ix, lfirst(lc), 0, collect_visit, st);
+	if (st->plan.ix.ix->unique && !st->plan.ix.ix->multi_entry && all_points(st->plan.ix.ranges))
+	{
+		/* a unique entry's engine key is the range's key, its value the
+		 * primary key: point reads instead of scans (as get_by_index) */
+		foreach(lc, st->plan.ix.ranges)
+		{
+			JdbRange   *r = lfirst(lc);
+			uint8	   *pk;
+			int			pklen;
+
+			if (jdb_read((uint8 *) r->lo.data, r->lo.len, &pk, &pklen, false))
+				collect_doc(st, s, pk, pklen);
+		}
+	}
+	else
+		foreach(lc, st->plan.ix.ranges)
+			jdb_scan_index_range(s, st->plan.ix.ix, lfirst(lc), 0, collect_visit, st);
 	if (st->nhits > 1)
 		qsort(st->hits, st->nhits, sizeof(Hit), hit_cmp);
 	for (int i = 0; i < st->nhits; i++)
@@ -272,6 +323,23 @@ collect_keys(StoreScan *st)
 	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
 	lsm_record	rec;
 
+	if (st->plan.key_points)
+	{
+		/* one point read per key (the ranges are sorted and distinct) */
+		JdbStore   *s = jdb_fdw_store(st->t);
+		ListCell   *lc;
+
+		foreach(lc, st->plan.key_ranges)
+		{
+			JdbRange   *r = lfirst(lc);
+
+			collect_doc(st, s, (uint8 *) r->lo.data + st->pre_len, r->lo.len - st->pre_len);
+			CHECK_FOR_INTERRUPTS();
+		}
+		st->collected = true;
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	while (next_streamed(st, &rec))
 	{
 		if (jdb_scan_tracks(&rec))
@@ -297,7 +365,7 @@ jdb_fdw_iterate(ForeignScanState *node)
 		make_plan(node, st);
 	if (st->plan.empty)
 		return ExecClearTuple(slot);
-	if (st->plan.kind == JDB_SCAN_INDEX ||
+	if (st->plan.kind == JDB_SCAN_INDEX || st->plan.key_points ||
 		list_length(st->plan.key_ranges) > MAX_OPEN_RANGES)
 	{
 		if (!st->collected && st->plan.kind == JDB_SCAN_INDEX)

@@ -768,7 +768,18 @@ add_op(PathConds *p, const char *op, const char *json, const char *shown_op)
 	appendStringInfo(&p->ops, "\"%s\": %s", op, json);
 	if (p->shown.len)
 		appendStringInfoString(&p->shown, " AND ");
-	appendStringInfo(&p->shown, "%s %s %s", p->path, shown_op, json);
+	appendStringInfo(&p->shown, "%s %s ", p->path, shown_op);
+	if (strlen(json) <= 64)
+		appendStringInfoString(&p->shown, json);
+	else
+	{
+		int			n = 60;
+
+		/* long values are cut in EXPLAIN, at a character boundary */
+		while (n > 0 && ((unsigned char) json[n] & 0xC0) == 0x80)
+			n--;
+		appendStringInfo(&p->shown, "%.*s...", n, json);
+	}
 }
 
 /* a double as a JSON number, or false if it is not finite */
@@ -986,8 +997,10 @@ jdb_fdw_make_scan(JdbStore *s, List *quals, Datum *values, bool *nulls, bool *un
 		appendStringInfo(&filter, ": {%s}", p->ops.data);
 	}
 	appendStringInfoChar(&filter, '}');
+	/* no pushed condition holds for an array value (->> gives "[...]", a
+	 * cast fails): the array-key sections need not be read */
 	jdb_plan_filter(s, DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(filter.data))),
-					&out->ix);
+					false, &out->ix);
 
 	/* key points > index equality > key ranges > index range > full scan */
 	out->key_points = true;

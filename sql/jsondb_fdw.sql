@@ -135,6 +135,27 @@ SELECT same('big', $$(doc->'v')::numeric < -9007199254740992$$);
 SELECT same('big', $$(doc->'v')::numeric >= 1e20$$);
 SELECT same('big', $$(doc->>'v')::numeric = 9007199254740993$$);
 
+-- values over 4 KiB are left out of indexes: an equality on one cannot use
+-- the index (here a composite; a single-path one is then used)
+SELECT jsondb.create_store('longs', 'id');
+SELECT jsondb.create_index('longs', 'by_s', ARRAY['s']);
+SELECT jsondb.create_index('longs', 'by_s_t', ARRAY['s', 't']);
+SELECT jsondb.put('longs', jsonb_build_object('id', 1, 's', repeat('x', 5000), 't', 'a'));
+SELECT jsondb.put('longs', jsonb_build_object('id', 2, 's', repeat('y', 3000), 't', repeat('z', 3000)));
+SELECT jsondb.put('longs', jsonb_build_object('id', 3, 's', 'short', 't', 'a'));
+CREATE FOREIGN TABLE longs (key jsonb, doc jsonb) SERVER flowdb OPTIONS (store 'longs');
+CREATE TABLE ref_longs AS SELECT * FROM longs;
+SET plan_cache_mode = force_generic_plan;
+PREPARE by_s(text, text) AS SELECT key FROM longs WHERE doc->>'s' = $1 AND doc->>'t' = $2;
+EXPLAIN (COSTS OFF) EXECUTE by_s(repeat('x', 5000), 'a');
+EXECUTE by_s(repeat('x', 5000), 'a');
+EXPLAIN (COSTS OFF) EXECUTE by_s(repeat('y', 3000), repeat('z', 3000));
+EXECUTE by_s(repeat('y', 3000), repeat('z', 3000));
+EXPLAIN (COSTS OFF) EXECUTE by_s('short', 'a');
+EXECUTE by_s('short', 'a');
+RESET plan_cache_mode;
+SELECT same('longs', $$doc->>'s' = repeat('x', 5000)$$);
+
 -- primary key comparisons, in jsonb's order (string < number < array < object)
 EXPLAIN (COSTS OFF) SELECT * FROM users WHERE key = '5';
 SELECT same('users', $$key = '5'$$);
@@ -311,5 +332,5 @@ CREATE FOREIGN TABLE kv (key text, ts bigint, value bytea) SERVER flowdb;
 INSERT INTO kv VALUES ('a', 1, 'x');
 SELECT * FROM kv;
 
-DROP TABLE ref_users, ref_users_doc, ref_nums, ref_big;
+DROP TABLE ref_users, ref_users_doc, ref_nums, ref_big, ref_longs;
 DROP FUNCTION same(text, text);
