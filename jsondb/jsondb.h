@@ -296,8 +296,10 @@ typedef struct JdbScanPlan
 	int			nkeys;			/* number of key ranges */
 	bool		key_points;		/* every key range is one key */
 	JdbFilterPlan ix;			/* JDB_SCAN_INDEX: ix.ix, ix.ranges */
-	const char *shown;			/* for EXPLAIN */
+	List	   *key_set;		/* the key ranges as encoded keys (EXPLAIN) */
+	const char *shown;			/* for EXPLAIN: see jdb_fdw_show_scan */
 } JdbScanPlan;
+extern const char *jdb_fdw_show_scan(const JdbScanPlan *p);
 
 extern void jdb_fdw_make_scan(JdbStore *s, List *quals, Datum *values, bool *nulls,
 							  bool *unknown, JdbScanPlan *out);

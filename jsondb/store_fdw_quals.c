@@ -999,8 +999,15 @@ jdb_fdw_make_scan(JdbStore *s, List *quals, Datum *values, bool *nulls, bool *un
 	appendStringInfoChar(&filter, '}');
 	/* no pushed condition holds for an array value (->> gives "[...]", a
 	 * cast fails): the array-key sections need not be read */
-	jdb_plan_filter(s, DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(filter.data))),
-					false, &out->ix);
+	if (paths == NIL)
+	{
+		out->ix.ix = NULL;
+		out->ix.how = "full scan";
+	}
+	else
+		jdb_plan_filter(s, DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															  CStringGetDatum(filter.data))),
+						false, &out->ix);
 
 	/* key points > index equality > key ranges > index range > full scan */
 	out->key_points = true;
@@ -1062,14 +1069,27 @@ jdb_fdw_make_scan(JdbStore *s, List *quals, Datum *values, bool *nulls, bool *un
 	jdb_sub_prefix(s, 'd', &pre);
 	out->kind = kset_is_all(keys) ? JDB_SCAN_FULL : JDB_SCAN_KEYS;
 	foreach(lc, keys)
-	{
 		out->key_ranges = lappend(out->key_ranges, engine_range(&pre, lfirst(lc)));
-		if (out->kind == JDB_SCAN_KEYS)
-		{
-			if (shown.len)
-				appendStringInfoString(&shown, ", ");
-			show_kint(&shown, lfirst(lc));
-		}
+	out->key_set = keys;
+	out->shown = out->kind == JDB_SCAN_FULL ? "full scan" : NULL;	/* jdb_fdw_show_scan */
+}
+
+/* What EXPLAIN shows of the scan. */
+const char *
+jdb_fdw_show_scan(const JdbScanPlan *p)
+{
+	StringInfoData shown;
+	ListCell   *lc;
+
+	if (p->shown)
+		return p->shown;
+	/* key ranges: rendered only when asked for (each scan start has them) */
+	initStringInfo(&shown);
+	foreach(lc, p->key_set)
+	{
+		if (shown.len)
+			appendStringInfoString(&shown, ", ");
+		show_kint(&shown, lfirst(lc));
 	}
-	out->shown = out->kind == JDB_SCAN_FULL ? "full scan" : shown.data;
+	return shown.data;
 }
