@@ -2,8 +2,10 @@
  * store_fdw_quals.c — which WHERE clauses of a store foreign table narrow
  * its scan, and the scan they give once their values are known.
  *
- * Pushed shapes (v: a constant or a $n parameter; path: ->/->> steps of
- * identifiers, or #>/#>> with a constant path):
+ * Pushed shapes (v: any expression computable when the scan starts: a
+ * constant, a $n parameter, a stable expression, an outer row's column in
+ * a parameterized scan; path: ->/->> steps of identifiers, or #>/#>> with a
+ * constant path):
  *   doc->>'a' = v, doc->'a'->>'b' = v        text equality
  *   (doc->>'a')::T op v, (doc->'a')::T op v   T int2/int4/int8/numeric,
  *                                            op = < <= > >= (BETWEEN too)
@@ -18,10 +20,15 @@
  *     could be the text of a boolean, an object or an array is not pushed
  *     (those are not index keys).  Filter: {"a": "c"} or {"a": {"$in":
  *     ["c", c]}}.
- *   - numeric casts: bounds become closed, widened by 1 for integer casts
- *     (jsonb -> int rounds) and by two units in the last place (the index
- *     holds numbers as doubles).  ->> then a cast also accepts strings such
- *     as "30": the whole string section of the index is read as well.
+ *   - numeric casts: the index holds numbers as doubles, converted like
+ *     the bound (monotonic), so bounds become closed; integer casts widen
+ *     them by 1 (jsonb -> int rounds), and past 2^52 by two more units in
+ *     the last place.  ->> then a cast also accepts strings such as "30":
+ *     the whole string section of the index is read as well.
+ *   - no pushed condition holds for an array value, so the array-key
+ *     sections of non-multi-entry indexes are not read; documents whose
+ *     value encodes to more than 4 KiB are not indexed, so an equality on
+ *     such a value does not use an index (query.c).
  *   - key comparisons follow jsonb's order (null < string < number <
  *     boolean < array < object; dates, binary and +-Infinity keys are shown
  *     as objects): whole key-type sections, plus a bound inside the section
