@@ -51,8 +51,8 @@
 /*
  * The OCC read set: what the snapshot showed for each document (and unique
  * index entry) the transaction read, appended in read order.  A read pays
- * only the append (its key is copied into 64 kB blocks of
- * TopTransactionContext); duplicates are dropped at commit, and only by
+ * only the append (its key is copied into blocks of TopTransactionContext
+ * that grow from 1 kB to 64 kB); duplicates are dropped at commit, and only by
  * transactions that wrote, since read-only ones never validate.  Every
  * entry of a key was read through the same snapshot, so entries of one key
  * agree; were they ever to disagree, each is validated and the commit
@@ -65,7 +65,8 @@ typedef struct Tracked
 	bool		present;		/* what the snapshot showed */
 } Tracked;
 
-#define RS_BLOCK (64 * 1024)
+#define RS_BLOCK_MIN 1024		/* key-byte blocks double up to RS_BLOCK_MAX */
+#define RS_BLOCK_MAX (64 * 1024)
 
 typedef struct StoreUse
 {
@@ -85,6 +86,7 @@ static int	nreads = 0;
 static int	reads_cap = 0;
 static uint8 *rs_ptr = NULL;	/* read-set key bytes: current block */
 static size_t rs_left = 0;
+static size_t rs_block = 0;		/* size of the next block */
 static int32 last_read_store = -1;	/* store_use() already done for it */
 static StoreUse *uses = NULL;
 static int	nuses = 0;
@@ -138,6 +140,7 @@ release_snapshot(void *arg)
 	nreads = reads_cap = 0;
 	rs_ptr = NULL;
 	rs_left = 0;
+	rs_block = 0;
 	last_read_store = -1;
 	uses = NULL;
 	nuses = uses_cap = 0;
@@ -291,14 +294,18 @@ rs_copy(const uint8 *key, int klen)
 {
 	uint8	   *c;
 
-	if (klen > RS_BLOCK / 4)
+	if (klen > RS_BLOCK_MAX / 4)
 		c = MemoryContextAlloc(TopTransactionContext, klen);
 	else
 	{
 		if ((size_t) klen > rs_left)
 		{
-			rs_ptr = MemoryContextAlloc(TopTransactionContext, RS_BLOCK);
-			rs_left = RS_BLOCK;
+			/* small first blocks: most transactions read a few documents */
+			rs_block = Min(Max(rs_block * 2, RS_BLOCK_MIN), RS_BLOCK_MAX);
+			while (rs_block < (size_t) klen)
+				rs_block *= 2;
+			rs_ptr = MemoryContextAlloc(TopTransactionContext, rs_block);
+			rs_left = rs_block;
 		}
 		c = rs_ptr;
 		rs_ptr += klen;
@@ -317,7 +324,7 @@ jdb_track(const uint8 *key, int klen, const uint8 *val, int vlen, bool present)
 	jdb_txn_begin();
 	if (nreads == reads_cap)
 	{
-		reads_cap = reads_cap ? reads_cap * 2 : 256;
+		reads_cap = reads_cap ? reads_cap * 2 : 16;
 		reads = reads ? repalloc_huge(reads, (Size) reads_cap * sizeof(Tracked))
 			: MemoryContextAlloc(TopTransactionContext, reads_cap * sizeof(Tracked));
 	}
