@@ -29,8 +29,9 @@ OBJS += flowdb_fdw/fdw_exec.o flowdb_fdw/fdw_plan.o flowdb_fdw/fdw_pushdown.o \
 OBJS += jsondb/catalog.o jsondb/changes.o jsondb/ddl.o jsondb/docs.o jsondb/key.o jsondb/query.o \
 	jsondb/read.o jsondb/txn.o
 # jsondb stores as foreign tables (issue 6)
-OBJS += jsondb/store_fdw_table.o jsondb/store_fdw_quals.o jsondb/store_fdw_plan.o \
-	jsondb/store_fdw_exec.o jsondb/store_fdw_modify.o
+OBJS += jsondb/store_fdw_table.o jsondb/store_fdw_quals.o jsondb/store_fdw_keyset.o \
+	jsondb/store_fdw_scan.o jsondb/store_fdw_plan.o jsondb/store_fdw_exec.o \
+	jsondb/store_fdw_modify.o
 
 EXTENSION = flowdb
 DATA = flowdb--0.1.sql

@@ -280,6 +280,18 @@ extern bool jdb_fdw_is_target(Index relid, const JdbFdwTable *t, Expr *e);
 extern List *jdb_fdw_quals_to_private(List *quals);
 extern List *jdb_fdw_quals_from_private(List *priv, List *values);
 
+/* Sets of encoded primary keys (store_fdw_keyset.c): List of intervals. */
+typedef struct JdbKeyInterval JdbKeyInterval;
+extern List *jdb_keyset_all(void);
+extern List *jdb_keyset_stand_in(void);
+extern List *jdb_keyset_cmp(int strategy, Jsonb *c);	/* key op c, a superset */
+extern List *jdb_keyset_in(Datum jsonb_array);	/* key IN (...) */
+extern List *jdb_keyset_intersect(List *a, List *b);
+extern bool jdb_keyset_is_all(List *s);
+extern bool jdb_keyset_is_points(List *s);
+extern List *jdb_keyset_ranges(List *s, StringInfo prefix);
+extern void jdb_keyset_show(StringInfo out, List *s);
+
 typedef enum JdbScanKind
 {
 	JDB_SCAN_FULL,
