@@ -225,6 +225,13 @@ extern void jdb_scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, i
  * CREATE FOREIGN TABLE t (key jsonb, doc jsonb) SERVER flowdb
  *     OPTIONS (store 'name')   -- the key column is optional
  * The flowdb handler (fdw_table.c) sends tables with option store here.
+ *   store_fdw_table.c   what a store table is (kind cache, columns)
+ *   store_fdw_quals.c   which WHERE clauses can narrow the scan
+ *   store_fdw_keyset.c  primary keys a key comparison can hold for
+ *   store_fdw_scan.c    what a scan reads, given the values (index / keys)
+ *   store_fdw_plan.c    planner callbacks (sizes, paths, plan, row identity)
+ *   store_fdw_exec.c    scans, EXPLAIN, ANALYZE sampling
+ *   store_fdw_modify.c  INSERT / UPDATE / DELETE through add / put / delete
  */
 #include "commands/explain.h"
 #include "foreign/fdwapi.h"
