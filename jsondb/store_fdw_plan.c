@@ -29,6 +29,7 @@
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 
 #define COUNT_PROBE 1000
@@ -283,5 +284,12 @@ jdb_fdw_add_update_targets(PlannerInfo *root, Index rtindex, RangeTblEntry *rte,
 List *
 jdb_fdw_plan_modify(PlannerInfo *root, ModifyTable *plan, Index rti, int subplan)
 {
+	/* INSERT would report the conflict instead of skipping the row */
+	if (plan->onConflictAction != ONCONFLICT_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("flowdb: INSERT ... ON CONFLICT is not supported on store table \"%s\"",
+						get_rel_name(planner_rt_fetch(rti, root)->relid)),
+				 errhint("jsondb.put inserts or replaces a document.")));
 	return NIL;
 }

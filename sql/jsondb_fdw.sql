@@ -238,6 +238,7 @@ INSERT INTO users VALUES ('202', '{"email": "new3@x"}');
 INSERT INTO users (doc) VALUES ('{"email": "nokey@x"}');
 INSERT INTO users (doc) VALUES (NULL);
 INSERT INTO users (doc) VALUES ('[1]');
+INSERT INTO users (doc) VALUES ('{"id": 200}') ON CONFLICT DO NOTHING;
 -- an existing key, a unique index (nothing written either time)
 INSERT INTO users (doc) VALUES ('{"id": 200, "email": "other@x"}');
 INSERT INTO users (doc) VALUES ('{"id": 204, "email": "new@x"}');
