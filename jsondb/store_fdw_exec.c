@@ -4,30 +4,35 @@
  *
  * A scan reads through the JsonDB transaction like jsondb.get_all: the
  * snapshot of the first jsondb call, own writes visible, every document
- * read recorded for OCC.  When it starts, the pushed conditions' values are
- * evaluated and jdb_fdw_make_scan decides what is read:
- *   full scan / primary-key ranges  streamed in key order (the ranges are
- *                                   disjoint, so no document twice);
- *   an index                        its ranges are read first and the
- *                                   documents kept, sorted by primary key
- *                                   and deduplicated (a multi-entry index or
- *                                   an IN list can meet a document twice).
- * Postgres then checks every WHERE clause on every row.
+ * read recorded for OCC.  When it starts (again at each rescan: a
+ * parameterized scan's values change), the pushed conditions' values are
+ * evaluated and jdb_fdw_make_scan (store_fdw_scan.c) decides what is read:
+ *   full scan / up to 8 key ranges  streamed in key order (the ranges are
+ *                                   disjoint, so no document twice), all
+ *                                   cursors opened at the first row;
+ *   keys (key = / IN)               one point read each, before the first row;
+ *   more key ranges                 read completely before the first row;
+ *   an index                        likewise (point reads for a unique
+ *                                   index's keys), the documents sorted by
+ *                                   primary key and deduplicated (a
+ *                                   multi-entry index or an IN list can meet
+ *                                   a document twice).
+ * So a scan never sees writes made after it started (the cursors' views of
+ * the transaction's own writes are taken when they open), like a statement
+ * snapshot.  Postgres then checks every WHERE clause on every row.
  */
 #include "jsondb.h"
 
 #include "access/htup_details.h"
-#include "optimizer/appendinfo.h"
-#include "utils/lsyscache.h"
-#include "utils/rel.h"
-
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/sampling.h"
 
 typedef struct Hit
@@ -65,12 +70,12 @@ make_plan(ForeignScanState *node, StoreScan *st)
 {
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	int			n = list_length(st->quals);
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);	/* reset on rescan */
 	Datum	   *values = palloc0(Max(n, 1) * sizeof(Datum));
 	bool	   *nulls = palloc0(Max(n, 1) * sizeof(bool));
 	bool	   *unknown = palloc0(Max(n, 1) * sizeof(bool));
 	ListCell   *lc;
 	int			i = 0;
-	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
 
 	foreach(lc, st->value_states)
 	{
@@ -375,8 +380,12 @@ jdb_fdw_iterate(ForeignScanState *node)
 		if (st->pos >= st->nhits)
 			return ExecClearTuple(slot);
 		st->pos++;
-		return store_row(st, slot, st->hits[st->pos - 1].pk, st->hits[st->pos - 1].pklen,
+		MemoryContextReset(st->row_cxt);
+		old = MemoryContextSwitchTo(st->row_cxt);	/* the key's jsonb */
+		slot = store_row(st, slot, st->hits[st->pos - 1].pk, st->hits[st->pos - 1].pklen,
 						 st->hits[st->pos - 1].doc);
+		MemoryContextSwitchTo(old);
+		return slot;
 	}
 	MemoryContextReset(st->row_cxt);
 	old = MemoryContextSwitchTo(st->row_cxt);
