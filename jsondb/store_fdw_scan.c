@@ -16,9 +16,9 @@
  *     array is not pushed (those are not index keys).  Filter: {"a": "c"} or
  *     {"a": {"$in": ["c", c]}}.
  *   - numeric casts: the index holds numbers as doubles, converted like the
- *     bound (monotonically), so bounds become closed; integer casts widen
- *     them by 1 (jsonb -> int rounds), and past 2^52 by two more units in
- *     the last place.  ->> then a cast also accepts strings such as "30":
+ *     bound (monotonically), so bounds become closed; integer casts of jsonb
+ *     widen them by 1 (jsonb -> int rounds; text -> int takes only
+ *     integers), and past 2^52 by two more units in the last place.  ->> then a cast also accepts strings such as "30":
  *     the whole string section of the index is read as well.
  *   - no pushed condition holds for an array value, so the array-key
  *     sections of non-multi-entry indexes are not read; documents whose
@@ -208,7 +208,10 @@ add_num_cmp(List **paths, JdbQual *q, Datum v, Oid type)
 	PathConds  *p;
 	StringInfoData lo,
 				hi;
+	bool		rounds;
 
+	/* jsonb -> int rounds (29.5 is 30); text -> int only takes integers */
+	rounds = q->int_cast && !q->from_text;
 	if (isnan(d))
 		return;
 	initStringInfo(&lo);
@@ -221,10 +224,10 @@ add_num_cmp(List **paths, JdbQual *q, Datum v, Oid type)
 		return;
 	}
 	if (q->strategy != BTLessStrategyNumber && q->strategy != BTLessEqualStrategyNumber &&
-		!json_number(&lo, widen(d, true, q->int_cast)))
+		!json_number(&lo, widen(d, true, rounds)))
 		resetStringInfo(&lo);
 	if (q->strategy != BTGreaterStrategyNumber && q->strategy != BTGreaterEqualStrategyNumber &&
-		!json_number(&hi, widen(d, false, q->int_cast)))
+		!json_number(&hi, widen(d, false, rounds)))
 		resetStringInfo(&hi);
 	if (lo.len == 0 && hi.len == 0)
 		return;
