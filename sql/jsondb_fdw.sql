@@ -318,6 +318,44 @@ INSERT INTO auto (doc) SELECT doc - 'id' FROM auto
   WHERE key IN ('1', '2', '10', '11', '50', '52', '72', '73', '74', '75');
 SELECT count(*), max(key::text::int) FROM auto;
 
+-- string key bounds: under the C collation jsonb orders strings like the
+-- keys as long as the bound has no code point >= U+D000 (else: all strings)
+\set regress_db :DBNAME
+CREATE DATABASE jsondb_fdw_c TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C' ENCODING 'UTF8';
+\c jsondb_fdw_c
+CREATE EXTENSION flowdb;
+SELECT jsondb.create_store('sk', 'id');
+SELECT count(*) FROM (SELECT jsondb.put('sk', jsonb_build_object('id', k))
+  FROM unnest(ARRAY['a', 'b', 'ab', E'b\u0001', 'é', 'z', 'Z', '', 'a b', E'\uFFFD',
+                    E'\U0001F600', E'\uE000x', E'\uD7FF', 'k1', E'\u00FF']) k) s;
+SELECT jsondb.put('sk', '{"id": 5}'), jsondb.put('sk', '{"id": [1]}');
+CREATE FOREIGN TABLE sk (key jsonb, doc jsonb) SERVER flowdb OPTIONS (store 'sk');
+CREATE TABLE ref_sk AS SELECT * FROM sk;
+EXPLAIN (COSTS OFF) SELECT * FROM sk WHERE key < '"b"';
+EXPLAIN (COSTS OFF) SELECT * FROM sk WHERE key >= '"é"';
+EXPLAIN (COSTS OFF) SELECT * FROM sk WHERE key > '"\uFFFD"';   -- whole string section
+DO $$
+DECLARE
+    b jsonb; op text; a bigint; r bigint; bad int := 0; n int := 0;
+BEGIN
+    FOR b IN SELECT unnest(ARRAY['""', '"a"', '"ab"', '"b"', '"k1"', '"z"', '"Z"', '"a b"', '"é"',
+                                 '"ÿ"', '"\uFFFD"', '"\ud83d\ude00"', '"\ue000"', '"\ud7ff"',
+                                 '"\ue000x"']::jsonb[]) LOOP
+        FOREACH op IN ARRAY ARRAY['<', '<=', '>', '>=', '='] LOOP
+            EXECUTE format('SELECT count(*) FROM sk WHERE key %s %L', op, b) INTO a;
+            EXECUTE format('SELECT count(*) FROM ref_sk WHERE key %s %L', op, b) INTO r;
+            n := n + 1;
+            IF a <> r THEN
+                bad := bad + 1;
+                RAISE NOTICE 'key % %: % rows, % without pushdown', op, b, a, r;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RAISE NOTICE '% comparisons, % differ', n, bad;
+END $$;
+\c :regress_db
+DROP DATABASE jsondb_fdw_c;
+
 -- errors
 CREATE FOREIGN TABLE nostore (doc jsonb) SERVER flowdb OPTIONS (store 'nope');
 DO $$ BEGIN PERFORM * FROM nostore; EXCEPTION WHEN undefined_table THEN
