@@ -171,7 +171,9 @@ out_begin(FunctionCallInfo fcinfo, Out *o)
 		TupleDescInitEntry(o->desc, (AttrNumber) 1, "value", JSONBOID, -1, 0);
 	}
 	o->desc = BlessTupleDesc(o->desc);
-	o->ts = tuplestore_begin_heap(true, false, work_mem);
+	/* random access (backward fetches) only when the caller needs it */
+	o->ts = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+								  false, work_mem);
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = o->ts;
 	rsinfo->setDesc = o->desc;
