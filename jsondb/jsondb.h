@@ -268,7 +268,8 @@ typedef enum JdbQualKind
 	JDB_Q_TEXT_EQ,				/* doc path ->> = v */
 	JDB_Q_NUM_CMP,				/* (doc path)::int/numeric op v */
 	JDB_Q_KEY_CMP,				/* key op v */
-	JDB_Q_KEY_IN				/* key IN (...) */
+	JDB_Q_KEY_IN,				/* key IN (...) */
+	JDB_Q_CONTAINS				/* doc [path] @> v */
 } JdbQualKind;
 
 typedef struct JdbQual
@@ -284,6 +285,7 @@ typedef struct JdbQual
 extern bool jdb_fdw_classify(PlannerInfo *root, Index relid, const JdbFdwTable *t, Expr *clause,
 							 JdbQual *q);
 extern bool jdb_fdw_is_target(Index relid, const JdbFdwTable *t, Expr *e);
+extern bool jdb_fdw_segment_ok(const char *s, int len);
 extern List *jdb_fdw_quals_to_private(List *quals);
 extern List *jdb_fdw_quals_from_private(List *priv, List *values);
 

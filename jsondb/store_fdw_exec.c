@@ -129,6 +129,9 @@ describe_quals(List *quals)
 			case JDB_Q_KEY_IN:
 				appendStringInfoString(&out, "key IN ?");
 				break;
+			case JDB_Q_CONTAINS:
+				appendStringInfo(&out, "%s @> ?", q->path ? q->path : "doc");
+				break;
 		}
 	}
 	return out.data;

@@ -10,6 +10,8 @@
  *   (doc->>'a')::T op v, (doc->'a')::T op v   T int2/int4/int8/numeric,
  *                                            op = < <= = >= > (BETWEEN too)
  *   key op v (op = < <= = >= >), key IN (...) the primary key
+ *   doc @> v, doc->'a' @> v, v <@ doc        containment: the string and
+ *                                            number leaves of object v
  * What they read is decided in store_fdw_scan.c (documents) and
  * store_fdw_keyset.c (primary keys).
  */
@@ -203,6 +205,22 @@ numeric_cast(Expr *e, const JdbFdwTable *t, Index relid, JdbQual *q, StringInfo 
 	return true;
 }
 
+/* doc @> v (doc on the left) or v <@ doc (on the right) */
+static bool
+contains_op(OpExpr *op, int doc_side)
+{
+	Oid			fn = OidIsValid(op->opfuncid) ? op->opfuncid : get_opcode(op->opno);
+
+	return (fn == F_JSONB_CONTAINS && doc_side == 0) || (fn == F_JSONB_CONTAINED && doc_side == 1);
+}
+
+/* Is s (len bytes) a key path segment (an identifier)? */
+bool
+jdb_fdw_segment_ok(const char *s, int len)
+{
+	return ident_ok(s, len);
+}
+
 static int
 commute_strategy(int s)
 {
@@ -257,7 +275,13 @@ jdb_fdw_classify(PlannerInfo *root, Index relid, const JdbFdwTable *t, Expr *cla
 			if (!runtime_value(root, v, relid))
 				continue;
 			resetStringInfo(&path);
-			if (op->opno == TextEqualOperator && doc_path(x, t, relid, true, &path))
+			if (contains_op(op, side) &&
+				(is_doc_var(x, t, relid) || doc_path(x, t, relid, false, &path)))
+			{
+				q->kind = JDB_Q_CONTAINS;
+				q->strategy = BTEqualStrategyNumber;
+			}
+			else if (op->opno == TextEqualOperator && doc_path(x, t, relid, true, &path))
 			{
 				q->kind = JDB_Q_TEXT_EQ;
 				q->strategy = BTEqualStrategyNumber;

@@ -201,6 +201,58 @@ add_text_eq(List **paths, JdbQual *q, text *v)
 	}
 }
 
+/*
+ * doc[path] @> c: the string and number leaves of object c, reached through
+ * objects only, are equalities at their paths (jsonb containment compares a
+ * scalar with the value at the same place, numbers numerically).  Arrays,
+ * booleans and nulls give no condition (a superset); a key that is not an
+ * identifier stops the walk there.
+ */
+static void
+add_contains_object(List **paths, StringInfo prefix, JsonbContainer *obj)
+{
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		int			plen = prefix->len;
+
+		if (tok != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &v, true);
+		if (!jdb_fdw_segment_ok(k.val.string.val, k.val.string.len))
+			continue;
+		jpath_add(prefix, k.val.string.val, k.val.string.len);
+		if (v.type == jbvString || v.type == jbvNumeric)
+		{
+			Jsonb	   *leaf = JsonbValueToJsonb(&v);
+
+			add_op(path_conds(paths, prefix->data), "$eq",
+				   JsonbToCString(NULL, &leaf->root, 0), "=");
+		}
+		else if (v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
+			add_contains_object(paths, prefix, v.val.binary.data);
+		prefix->len = plen;
+		prefix->data[plen] = '\0';
+	}
+}
+
+static void
+add_contains(List **paths, JdbQual *q, Jsonb *c)
+{
+	StringInfoData prefix;
+
+	if (!JB_ROOT_IS_OBJECT(c))
+		return;
+	initStringInfo(&prefix);
+	if (q->path)
+		appendStringInfoString(&prefix, q->path);
+	add_contains_object(paths, &prefix, &c->root);
+}
+
 static void
 add_num_cmp(List **paths, JdbQual *q, Datum v, Oid type)
 {
@@ -256,6 +308,7 @@ jdb_fdw_make_scan(JdbStore *s, List *quals, Datum *values, bool *nulls, bool *un
 				pre,
 				shown;
 	PathConds  *ranged = NULL;
+	bool		arrays = false; /* containment: also the array-key sections */
 
 	memset(out, 0, sizeof(*out));
 	initStringInfo(&shown);
@@ -284,6 +337,11 @@ jdb_fdw_make_scan(JdbStore *s, List *quals, Datum *values, bool *nulls, bool *un
 				keys = jdb_keyset_intersect(keys, unknown[i] ? jdb_keyset_stand_in() :
 											jdb_keyset_cmp(q->strategy, DatumGetJsonbP(v)));
 				break;
+			case JDB_Q_CONTAINS:
+				if (!unknown[i])
+					add_contains(&paths, q, DatumGetJsonbP(v));
+				arrays = true;
+				break;
 			case JDB_Q_KEY_IN:
 				keys = jdb_keyset_intersect(keys, unknown[i] ? jdb_keyset_stand_in() :
 											jdb_keyset_in(v));
@@ -311,8 +369,8 @@ jdb_fdw_make_scan(JdbStore *s, List *quals, Datum *values, bool *nulls, bool *un
 		appendStringInfo(&filter, ": {%s}", p->ops.data);
 	}
 	appendStringInfoChar(&filter, '}');
-	/* no pushed condition holds for an array value (->> gives "[...]", a
-	 * cast fails): the array-key sections need not be read */
+	/* no condition but containment holds for an array value (->> gives
+	 * "[...]", a cast fails): only then are the array-key sections read */
 	if (paths == NIL)
 	{
 		out->ix.ix = NULL;
@@ -321,7 +379,7 @@ jdb_fdw_make_scan(JdbStore *s, List *quals, Datum *values, bool *nulls, bool *un
 	else
 		jdb_plan_filter(s, DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 															  CStringGetDatum(filter.data))),
-						false, &out->ix);
+						arrays, &out->ix);
 
 	/* key points > index equality > key ranges > index range > full scan */
 	out->key_points = jdb_keyset_is_points(keys);

@@ -123,6 +123,22 @@ SELECT same('users', $$doc->>'tags' = 'a'$$);
 -- composite index: equality on both of its paths
 EXPLAIN (COSTS OFF) SELECT * FROM users WHERE doc->'address'->>'city' = 'Paris' AND doc->>'name' = 'n1';
 SELECT same('users', $$doc->'address'->>'city' = 'Paris' AND doc->>'name' = 'n1'$$);
+-- containment: the string and number leaves of the object are equalities
+EXPLAIN (COSTS OFF) SELECT * FROM users WHERE doc @> '{"email": "user5@example.com"}';
+SELECT same('users', $$doc @> '{"email": "user5@example.com"}'$$);
+EXPLAIN (COSTS OFF) SELECT * FROM users WHERE doc @> '{"address": {"city": "Paris"}, "name": "n1"}';
+SELECT same('users', $$doc @> '{"address": {"city": "Paris"}, "name": "n1"}'$$);
+EXPLAIN (COSTS OFF) SELECT * FROM users WHERE doc->'address' @> '{"city": "Lyon"}';
+SELECT same('users', $$doc->'address' @> '{"city": "Lyon"}'$$);
+SELECT same('users', $$'{"age": 30}' <@ doc$$);
+SELECT same('users', $$doc @> '{"age": 30.0}'$$);
+SELECT same('users', $$doc @> '{"email": 42}'$$);
+SELECT same('users', $$doc @> '{"tags": ["a"]}'$$);
+SELECT same('users', $$doc @> '{"tags": "a"}'$$);
+SELECT same('users', $$doc @> '{"address": {"city": ["Paris"]}}'$$);
+SELECT same('users', $$doc @> '{"address": {"city": "Paris"}, "age": "30"}'$$);
+EXPLAIN (COSTS OFF) SELECT * FROM users WHERE doc @> '{"e-mail": "x", "age": true}';
+
 -- a path that is not an identifier is not pushed
 EXPLAIN (COSTS OFF) SELECT * FROM users WHERE doc->>'e-mail' = 'x';
 -- numeric comparisons of ->> text: strings such as "30" and " 31" cast too
@@ -261,7 +277,9 @@ SELECT pairs('users', ARRAY[
     $c$(doc->>'age')::numeric <= 21$c$, $c$(doc->>'age')::bigint = 45$c$,
     $c$(doc->>'age')::int BETWEEN 44 AND 46$c$, $c$(doc->'age')::numeric > 40$c$,
     $c$key = '5'$c$, $c$key IN ('5', '"a"', '[1, "x"]', '40')$c$, $c$key > '40'$c$,
-    $c$key <= '3'$c$, $c$key >= '"b"'$c$, $c$key < '[2]'$c$, $c$key > 'true'$c$]);
+    $c$key <= '3'$c$, $c$key >= '"b"'$c$, $c$key < '[2]'$c$, $c$key > 'true'$c$,
+    $c$doc @> '{"address": {"city": "Paris"}}'$c$, $c$doc @> '{"age": 30}'$c$,
+    $c$doc @> '{"tags": ["a"]}'$c$]);
 
 -- joins: a parameterized scan looks each outer row's value up
 EXPLAIN (COSTS OFF)
