@@ -318,6 +318,8 @@ typedef struct JdbScanPlan
 	bool		key_points;		/* every key range is one key */
 	JdbFilterPlan ix;			/* JDB_SCAN_INDEX: ix.ix, ix.ranges */
 	List	   *key_set;		/* the key ranges as encoded keys (EXPLAIN) */
+	const char *filter;			/* the document conditions as a jsondb.query
+								 * filter, NULL if none (EXPLAIN VERBOSE) */
 	const char *shown;			/* for EXPLAIN: see jdb_fdw_show_scan */
 } JdbScanPlan;
 extern const char *jdb_fdw_show_scan(const JdbScanPlan *p);

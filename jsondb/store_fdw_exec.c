@@ -451,6 +451,8 @@ jdb_fdw_explain_scan(ForeignScanState *node, ExplainState *es)
 	what = st->plan.empty ? "Scan" : st->plan.kind == JDB_SCAN_INDEX ? "Index" :
 		st->plan.kind == JDB_SCAN_FULL ? "Scan" : st->plan.key_points ? "Keys" : "Key Ranges";
 	ExplainPropertyText(psprintf("JsonDB %s", what), jdb_fdw_show_scan(&st->plan), es);
+	if (es->verbose && st->plan.filter)
+		ExplainPropertyText("JsonDB Filter", st->plan.filter, es);
 }
 
 /* ------------------------------------------------------------- ANALYZE */

@@ -371,6 +371,7 @@ jdb_fdw_make_scan(JdbStore *s, List *quals, Datum *values, bool *nulls, bool *un
 	appendStringInfoChar(&filter, '}');
 	/* no condition but containment holds for an array value (->> gives
 	 * "[...]", a cast fails): only then are the array-key sections read */
+	out->filter = paths ? filter.data : NULL;
 	if (paths == NIL)
 	{
 		out->ix.ix = NULL;
