@@ -20,15 +20,12 @@
  */
 #include "jsondb.h"
 
-#include "access/htup_details.h"
-#include "optimizer/appendinfo.h"
-#include "utils/lsyscache.h"
-#include "utils/rel.h"
-
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 extern Datum jsondb_add(PG_FUNCTION_ARGS);
 extern Datum jsondb_put(PG_FUNCTION_ARGS);

@@ -1,7 +1,7 @@
 /*
  * store_fdw_plan.c — planner callbacks of store foreign tables: size
- * estimates, the one scan path, the plan, and the row identity for UPDATE /
- * DELETE.
+ * estimates, the scan paths (plain, and parameterized by a join's outer
+ * row), the plan, and the row identity for UPDATE / DELETE.
  *
  * The scan plan carries, in fdw_private, JDB_FDW_SCAN_MARKER and the pushed
  * conditions (store_fdw_quals.c); their values are in fdw_exprs.  Every WHERE
@@ -16,13 +16,9 @@
  */
 #include "jsondb.h"
 
-#include "access/htup_details.h"
-#include "optimizer/appendinfo.h"
-#include "utils/lsyscache.h"
-#include "utils/rel.h"
-
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/appendinfo.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
@@ -31,6 +27,8 @@
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #define COUNT_PROBE 1000
 
