@@ -416,9 +416,22 @@ format_iso_date(StringInfo out, double ms)
 
 static bool encode_container(JsonbContainer *c, StringInfo out, const char **why, int depth);
 
+/*
+ * The double nearest n, as numeric_float8 gives it.  Keys are mostly
+ * integers that fit int32: those are converted exactly without going
+ * through text (numeric_float8 prints the numeric and parses it back);
+ * anything else (fractions, larger magnitudes, NaN, infinities) takes
+ * numeric_float8.
+ */
 static double
 numeric_to_double(Numeric n)
 {
+	bool		err = false;
+	int32		i = numeric_int4_opt_error(n, &err);	/* rounds */
+
+	if (!err && DatumGetBool(DirectFunctionCall2(numeric_eq, NumericGetDatum(n),
+												 NumericGetDatum(int64_to_numeric(i)))))
+		return (double) i;
 	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(n)));
 }
 
