@@ -25,6 +25,7 @@
 #include "nodes/execnodes.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 extern Datum jsondb_add(PG_FUNCTION_ARGS);
@@ -35,7 +36,17 @@ typedef struct StoreModify
 {
 	const JdbFdwTable *t;
 	AttrNumber	old_doc_attno;	/* junk column in the plan slot (UPDATE / DELETE) */
+	MemoryContext row_cxt;		/* one row's work and the returned slot's
+								 * values: reset when the next row comes */
 } StoreModify;
+
+/* Start a row: its allocations go to a context reset per row. */
+static MemoryContext
+row_begin(StoreModify *m)
+{
+	MemoryContextReset(m->row_cxt);
+	return MemoryContextSwitchTo(m->row_cxt);
+}
 
 static void
 begin_common(ModifyTableState *mtstate, ResultRelInfo *rinfo, bool insert_only)
@@ -43,6 +54,8 @@ begin_common(ModifyTableState *mtstate, ResultRelInfo *rinfo, bool insert_only)
 	StoreModify *m = palloc0(sizeof(StoreModify));
 
 	m->t = jdb_fdw_table(RelationGetRelid(rinfo->ri_RelationDesc));
+	m->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "jsondb store table row",
+									   ALLOCSET_DEFAULT_SIZES);
 	(void) jdb_fdw_store(m->t);	/* 42P01 now if the store is gone */
 	if (!insert_only && mtstate->operation != CMD_INSERT)
 	{
@@ -143,6 +156,7 @@ jdb_fdw_exec_insert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 					TupleTableSlot *plan_slot)
 {
 	StoreModify *m = rinfo->ri_FdwState;
+	MemoryContext old = row_begin(m);
 	JdbStore   *s;
 	Jsonb	   *doc = new_doc(m, slot);
 	StringInfoData given,
@@ -184,7 +198,9 @@ jdb_fdw_exec_insert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		if (s->kp.npaths == 1 && jdb_key_number((uint8 *) k.data, k.len, &d))
 			doc = jdb_inject_key(doc, &s->kp.paths[0], d, &ok);
 	}
-	return fill_slot(m, slot, key, doc);
+	slot = fill_slot(m, slot, key, doc);
+	MemoryContextSwitchTo(old);
+	return slot;
 }
 
 /* The primary key of the row as read (the junk column). */
@@ -209,6 +225,7 @@ jdb_fdw_exec_update(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 					TupleTableSlot *plan_slot)
 {
 	StoreModify *m = rinfo->ri_FdwState;
+	MemoryContext old = row_begin(m);
 	JdbStore   *s;
 	Jsonb	   *doc = new_doc(m, slot);
 	StringInfoData old_pk,
@@ -259,7 +276,9 @@ jdb_fdw_exec_update(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 				 errhint("DELETE the document and INSERT it with its new key.")));
 	/* a missing / invalid key: jsondb.put reports it */
 	key = DatumGetJsonbP(DirectFunctionCall2(jsondb_put, store_name(m->t), JsonbPGetDatum(doc)));
-	return fill_slot(m, slot, key, doc);
+	slot = fill_slot(m, slot, key, doc);
+	MemoryContextSwitchTo(old);
+	return slot;
 }
 
 TupleTableSlot *
@@ -267,6 +286,7 @@ jdb_fdw_exec_delete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 					TupleTableSlot *plan_slot)
 {
 	StoreModify *m = rinfo->ri_FdwState;
+	MemoryContext cxt = row_begin(m);
 	JdbStore   *s;
 	StringInfoData pk;
 	Jsonb	   *old,
@@ -279,6 +299,9 @@ jdb_fdw_exec_delete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	key = jdb_key_to_jsonb((uint8 *) pk.data, pk.len);
 	if (DatumGetInt64(DirectFunctionCall2(jsondb_delete, store_name(m->t),
 										  JsonbPGetDatum(key))) == 0)
-		return NULL;			/* already gone (deleted earlier in this transaction) */
-	return fill_slot(m, slot, key, old);
+		slot = NULL;			/* already gone (deleted earlier in this transaction) */
+	else
+		slot = fill_slot(m, slot, key, old);
+	MemoryContextSwitchTo(cxt);
+	return slot;
 }
