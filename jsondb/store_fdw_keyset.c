@@ -25,9 +25,10 @@
 #include "utils/jsonb.h"
 #include "utils/pg_locale.h"
 
+/* Keys k with lo <= k <= hi (< / > where not incl); NULL = unbounded. */
 struct JdbKeyInterval
 {
-	StringInfo	lo;
+	StringInfo	lo;				/* encoded key, or a one-byte type section start */
 	bool		lo_incl;
 	StringInfo	hi;
 	bool		hi_incl;
