@@ -40,7 +40,7 @@ PGFILEDESC = "flowdb - LSM time-series storage for PostgreSQL"
 REGRESS = flowdb_basic flowdb_errors flowdb_xact flowdb_patch flowdb_keyspace \
 	flowdb_admin flowdb_isolation
 # foreign data wrapper (issue 5)
-REGRESS += flowdb_fdw_basic flowdb_fdw_pushdown flowdb_fdw_write
+REGRESS += flowdb_fdw_basic flowdb_fdw_pushdown flowdb_fdw_write flowdb_large_txn
 # jsondb (issue 6)
 REGRESS += jsondb_keys jsondb_docs jsondb_xact jsondb_fdw
 ISOLATION = jsondb_unique jsondb_conflicts jsondb_watch jsondb_fdw_conflicts

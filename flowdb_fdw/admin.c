@@ -174,6 +174,7 @@ flowdb_stats(PG_FUNCTION_ARGS)
 	STAT(sst_bytes_flushed);
 	STAT(compression_ratio);
 	STAT(write_stalls);
+	STAT(ingests);
 	STAT(last_seq);
 	LATENCY(write_latency);
 	LATENCY(read_latency);

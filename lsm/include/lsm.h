@@ -110,6 +110,10 @@ typedef struct lsm_config {
     uint32_t max_snapshots;         /* concurrently pinned snapshots/iterators */
     uint32_t max_inflight_writes;   /* concurrently prepared batches */
     uint32_t write_wait_ms;         /* back-pressure wait before LSM_BUSY */
+    size_t ingest_batch_size;       /* a batch whose memtable footprint reaches
+                                       this many bytes is written straight to
+                                       a table instead (0 = memtable_size / 2);
+                                       batches larger than a memtable always are */
 } lsm_config;
 
 void lsm_config_defaults(lsm_config *cfg);
@@ -319,6 +323,7 @@ typedef struct lsm_stats {
     uint64_t raw_bytes_flushed, sst_bytes_flushed;
     double compression_ratio;         /* raw / stored, 0 if nothing flushed */
     uint64_t write_stalls;
+    uint64_t ingests;                 /* batches written straight to a table */
     uint64_t last_seq;
     /* write: every batch; read: every 16th point read per thread (timing
      * each would cost ~10% of a memtable get); flush: every flush. */

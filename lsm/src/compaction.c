@@ -1,9 +1,12 @@
 /*
  * compaction.c — size-tiered compaction with a streaming merge.
  *
- * Tables are kept newest first, and their seq ranges never interleave.
- * A compaction merges a contiguous run of them into one table that takes
- * the run's place, so that order (and "newest source wins") still holds.
+ * Tables are kept newest first: for any one key, a table in front holds
+ * newer versions than a table behind it.  (Seq ranges of whole tables may
+ * interleave: an ingested table can sit behind tables flushed later from
+ * memtables that share no key with it — ingest.c.)  A compaction merges a
+ * contiguous run of them into one table that takes the run's place, so
+ * that order (and "newest source wins") still holds.
  *
  * Picking: a table's tier is floor(log4(size / 1 MiB)); a run of at least
  * compaction_threshold adjacent tables of one tier whose newest expiries fall
@@ -11,7 +14,10 @@
  * GC drop whole tables.  A run whose tables' key ranges are pairwise
  * disjoint (a sequential load) is left alone: merging would rewrite every
  * byte and drop nothing, and reads already skip such tables by their key
- * bounds — until the table count passes a quarter of max_tables.
+ * bounds — until the table count passes a quarter of max_tables.  Past
+ * that ("crowded") tiers and expiry buckets are ignored too: alternating
+ * tiers or buckets must not keep the table count growing until the table
+ * slots run out.
  *
  * Merging: one data block per input is in memory at a time.  Of each
  * (key, ts) only the newest version is kept; a version covered by a newer
@@ -29,7 +35,6 @@
 
 #define MAX_COMPACTION_INPUTS 64
 
-lsm_status table_build_options(lsm_db *db, sst_options *o);
 
 static int size_tier(uint64_t bytes)
 {
@@ -44,10 +49,11 @@ static int64_t expiry_bucket(const lsm_config *cfg, const table_meta *m)
     return m->max_expire_at == INT64_MAX ? -1 : m->max_expire_at / cfg->time_bucket_secs;
 }
 
-static bool same_group(const lsm_config *cfg, const table_meta *a, const table_meta *b)
+static bool same_group(const lsm_config *cfg, bool crowded, const table_meta *a,
+                       const table_meta *b)
 {
-    return size_tier(a->file_size) == size_tier(b->file_size) &&
-           expiry_bucket(cfg, a) == expiry_bucket(cfg, b);
+    return crowded || (size_tier(a->file_size) == size_tier(b->file_size) &&
+                       expiry_bucket(cfg, a) == expiry_bucket(cfg, b));
 }
 
 static bool run_overlaps(region_header *h, const uint32_t *tables, uint32_t n)
@@ -71,7 +77,7 @@ static bool pick_run(region_header *h, compaction_job *job)
         const table_meta *first = &region_table(h, v->tables[i])->meta;
         uint32_t j = i + 1;
         while (j < v->n_tables && j - i < MAX_COMPACTION_INPUTS &&
-               same_group(&h->cfg, first, &region_table(h, v->tables[j])->meta))
+               same_group(&h->cfg, crowded, first, &region_table(h, v->tables[j])->meta))
             j++;
         int tier = size_tier(first->file_size);
         bool worth = crowded || run_overlaps(h, &v->tables[i], j - i);
@@ -142,7 +148,7 @@ static lsm_status open_inputs(merge_state *m)
     m->ro.fill_cache = false;
     for (uint32_t i = 0; i < m->job->n_inputs; i++) {
         source_iter *s = &m->src[m->n_src++];
-        lsm_status st = source_init_table(s, m->db, m->job->inputs[i], &m->ro, LSM_TS_MIN,
+        lsm_status st = source_init_table(s, m->db, m->job->inputs[i], &m->ro, UINT64_MAX, LSM_TS_MIN,
                                           LSM_TS_MAX, &m->counters);
         if (st != LSM_OK)
             return st;
@@ -222,7 +228,8 @@ static void close_inputs(merge_state *m)
 
 /* Replaces a contiguous run of tables by `replacement` (-1: by nothing):
  * one manifest edit (removals plus the added table), then the version.
- * flush_mu serialises manifest edits.  Shared by compaction and GC. */
+ * manifest_mu keeps the edit and the version change together.  Shared by
+ * compaction and GC. */
 lsm_status tables_replace(lsm_db *db, const uint32_t *run, uint32_t n, int replacement)
 {
     region_header *h = db->hdr;
@@ -242,7 +249,7 @@ lsm_status tables_replace(lsm_db *db, const uint32_t *run, uint32_t n, int repla
         e.n_added = 1;
         e.added = &meta;
     }
-    mu_lock(&h->flush_mu);
+    mu_lock(&h->manifest_mu);
     lsm_status st = manifest_write_edit(db, &e);
     if (st == LSM_OK) {
         version_change c;
@@ -252,7 +259,7 @@ lsm_status tables_replace(lsm_db *db, const uint32_t *run, uint32_t n, int repla
         c.replacement = replacement;
         version_apply_waiting(db, &c);
     }
-    mu_unlock(&h->flush_mu);
+    mu_unlock(&h->manifest_mu);
     free(removed);
     return st;
 }

@@ -139,6 +139,11 @@ lsm_status wal_start_segment(lsm_db *db, uint64_t seg_no);
 
 /* ---- flush (flush.c) */
 lsm_status flush_frozen(lsm_db *db);
+/* A table slot and file number for a new SST (flush, ingest); release
+ * returns the slot when the table is not installed. */
+lsm_status table_file_reserve(lsm_db *db, int *slot, uint64_t *file_no);
+void table_file_release(lsm_db *db, int slot);
+lsm_status table_build_options(lsm_db *db, sst_options *o);
 /* Flushes only if no other flush runs (for stalled writers); *ran tells. */
 lsm_status flush_frozen_if_idle(lsm_db *db, bool *ran);
 lsm_status manifest_handle(lsm_db *db, manifest **out);

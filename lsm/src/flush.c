@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "ingest.h"
 #include "sst.h"
 #include "status.h"
 #include "wal.h"
@@ -42,7 +43,7 @@ lsm_status manifest_handle(lsm_db *db, manifest **out)
 }
 
 /* Rewrites the manifest as one snapshot of the current state when the log
- * has grown well past its last snapshot (flush_mu held). */
+ * has grown well past its last snapshot (manifest_mu held). */
 static lsm_status maybe_rewrite_manifest(lsm_db *db, manifest *m)
 {
     region_header *h = db->hdr;
@@ -158,7 +159,7 @@ static lsm_status add_point_entries(flush_out *o, memtable *m)
     return LSM_OK;
 }
 
-static lsm_status reserve_file(lsm_db *db, int *slot, uint64_t *file_no)
+lsm_status table_file_reserve(lsm_db *db, int *slot, uint64_t *file_no)
 {
     region_header *h = db->hdr;
     mu_lock(&h->version_mu);
@@ -171,14 +172,13 @@ static lsm_status reserve_file(lsm_db *db, int *slot, uint64_t *file_no)
     return LSM_OK;
 }
 
-static void release_file_slot(lsm_db *db, int slot)
+void table_file_release(lsm_db *db, int slot)
 {
     mu_lock(&db->hdr->version_mu);
     region_table(db->hdr, (uint32_t) slot)->state = SLOT_FREE;
     mu_unlock(&db->hdr->version_mu);
 }
 
-lsm_status table_build_options(lsm_db *db, sst_options *o);
 lsm_status table_build_options(lsm_db *db, sst_options *o)
 {
     o->block_size = db->hdr->cfg.block_size;
@@ -245,19 +245,21 @@ static lsm_status install_flush(lsm_db *db, uint32_t mi, int slot, bool empty, u
         e.n_added = 1;
         e.added = &meta;
     }
+    mu_lock(&h->manifest_mu);
     lsm_status st = manifest_write_edit(db, &e);
-    if (st != LSM_OK)
-        return st;
-    version_change c;
-    version_change_init(&c);
-    c.drop_mem = (int) mi;
-    c.add_table_front = empty ? -1 : slot;
-    /* The manifest already lists the table: the version must follow. */
-    version_apply_waiting(db, &c);
-    mu_lock(&h->version_mu);
-    h->log_number = log_number;
-    mu_unlock(&h->version_mu);
-    return LSM_OK;
+    if (st == LSM_OK) {
+        version_change c;
+        version_change_init(&c);
+        c.drop_mem = (int) mi;
+        c.add_table_front = empty ? -1 : slot;
+        /* The manifest already lists the table: the version must follow. */
+        version_apply_waiting(db, &c);
+        mu_lock(&h->version_mu);
+        h->log_number = log_number;
+        mu_unlock(&h->version_mu);
+    }
+    mu_unlock(&h->manifest_mu);
+    return st;
 }
 
 /* Flushes the oldest frozen memtable; *done = false when there was none. */
@@ -277,16 +279,18 @@ static lsm_status flush_one(lsm_db *db, bool *flushed)
     int slot = -1;
     uint64_t file_no = 0;
     bool empty = false;
+    uint64_t log_number = region_mem_slot(h, (uint32_t) next_newer)->first_wal_seg;
+    if (st == LSM_OK && ingest_pending_below(h, log_number))
+        return LSM_OK; /* its WAL record must outlive it: flush once it resolves */
     if (st == LSM_OK)
-        st = reserve_file(db, &slot, &file_no);
+        st = table_file_reserve(db, &slot, &file_no);
     if (st == LSM_OK)
         st = write_table(db, mi, slot, file_no, &empty);
-    uint64_t log_number = region_mem_slot(h, (uint32_t) next_newer)->first_wal_seg;
     if (st == LSM_OK)
         st = install_flush(db, mi, slot, empty, log_number);
     if (st != LSM_OK || empty) {
         if (slot >= 0)
-            release_file_slot(db, slot);
+            table_file_release(db, slot);
         if (st != LSM_OK && !empty && slot >= 0) {
             char path[1100];
             sst_file_path(path, sizeof path, db->dir, file_no);

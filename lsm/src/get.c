@@ -111,6 +111,8 @@ static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entr
         if (st == LSM_OK &&
             entry_compare_kt(found->key, found->key_len, found->ts, g->key, g->klen, g->ts) != 0)
             st = LSM_NOT_FOUND;
+        if (st == LSM_OK && found->seq > g->snap)
+            st = LSM_NOT_FOUND; /* an ingested batch not visible yet: older tables decide */
         if (st == LSM_OK && found->type == ENTRY_PUT)
             st = copy_out(out, found);
     }

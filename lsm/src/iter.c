@@ -216,7 +216,7 @@ static lsm_status open_sources(lsm_iter *it)
             continue;
         }
         source_iter *s = &it->sources[it->n_sources++];
-        lsm_status st = source_init_table(s, it->db, v->tables[i], &it->ro, it->ts_min,
+        lsm_status st = source_init_table(s, it->db, v->tables[i], &it->ro, it->snap, it->ts_min,
                                           it->ts_max, &it->counters);
         if (st != LSM_OK)
             return st;

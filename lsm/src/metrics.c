@@ -52,6 +52,7 @@ static const metric_def metric_defs[] = {
     COUNTER(sst_bytes_flushed, "SSTable bytes written by flushes."),
     GAUGE_D(compression_ratio, "Raw / stored bytes of flushed data; 0 if none."),
     COUNTER(write_stalls, "Writes that waited for memtable space."),
+    COUNTER(ingests, "Large batches written straight to a table instead of a memtable."),
     GAUGE(last_seq, "Last assigned sequence number."),
 };
 

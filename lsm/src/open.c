@@ -6,8 +6,10 @@
  *      and the counters; delete SST files it does not list (orphans of a
  *      flush or compaction that crashed before its manifest edit);
  *   2. replay the WAL from log_number in two passes: first collect ABORT
- *      records, then apply every BATCH that was not aborted and that the
- *      tag filter keeps, with its original seqs.  Replay stops at the first
+ *      records (and the tables INGEST records name, which step 1 spares),
+ *      then apply every BATCH that was not aborted and that the tag filter
+ *      keeps, with its original seqs; an INGEST the same way adds its table
+ *      (unless the manifest lists it already) or deletes its file.  Replay stops at the first
  *      torn or corrupt record (point in time); what follows is counted as
  *      dropped;
  *   3. flush what was replayed, start a fresh WAL segment, record the new
@@ -26,11 +28,11 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "coding.h"
 #include "db.h"
 #include "status.h"
 #include "wal.h"
 
-lsm_status table_build_options(lsm_db *db, sst_options *o);
 void maintenance_start_thread(lsm_db *db);
 void maintenance_stop_thread(lsm_db *db);
 
@@ -141,7 +143,10 @@ static bool listed(const manifest_state *ms, uint64_t file_no)
  * crashed before its edit).  Without any MANIFEST there can be no such
  * orphan — a fresh directory has no tables — so tables there mean the
  * MANIFEST was lost: refuse to open rather than delete the data. */
-static lsm_status remove_orphans(lsm_db *db, const manifest_state *ms)
+typedef struct replay_ctx replay_ctx;
+static bool ingest_named(const replay_ctx *c, uint64_t file_no);
+
+static lsm_status remove_orphans(lsm_db *db, const manifest_state *ms, const replay_ctx *c)
 {
     DIR *d = opendir(db->dir);
     if (!d)
@@ -162,7 +167,7 @@ static lsm_status remove_orphans(lsm_db *db, const manifest_state *ms)
             closedir(d);
             return st;
         }
-        if (!listed(ms, no)) {
+        if (!listed(ms, no) && !ingest_named(c, no)) {
             char path[1100];
             sst_file_path(path, sizeof path, db->dir, no);
             unlink(path);
@@ -231,26 +236,43 @@ typedef struct replay_ctx {
     lsm_db *db;
     uint64_t *aborted;
     size_t n_aborted, cap_aborted;
+    uint64_t *ingested;         /* file numbers named by INGEST records */
+    size_t n_ingested, cap_ingested;
     uint64_t max_seq;
     uint64_t seq;
 } replay_ctx;
+
+static lsm_status push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 64;
+        uint64_t *p = realloc(*a, c * sizeof *p);
+        if (!p)
+            return lsm_fail(LSM_NO_MEMORY, "WAL replay");
+        *a = p;
+        *cap = c;
+    }
+    (*a)[(*n)++] = v;
+    return LSM_OK;
+}
 
 static lsm_status collect_abort(uint8_t kind, uint64_t tag, uint64_t first_seq, uint32_t count,
                                 const uint8_t *payload, size_t len, void *arg)
 {
     replay_ctx *c = arg;
+    if (kind == WAL_RECORD_INGEST)
+        return push_u64(&c->ingested, &c->n_ingested, &c->cap_ingested, get_u64(payload));
     if (kind != WAL_RECORD_ABORT)
         return LSM_OK;
-    if (c->n_aborted == c->cap_aborted) {
-        size_t cap = c->cap_aborted ? 2 * c->cap_aborted : 64;
-        uint64_t *a = realloc(c->aborted, cap * sizeof *a);
-        if (!a)
-            return lsm_fail(LSM_NO_MEMORY, "WAL replay");
-        c->aborted = a;
-        c->cap_aborted = cap;
-    }
-    c->aborted[c->n_aborted++] = first_seq;
-    return LSM_OK;
+    return push_u64(&c->aborted, &c->n_aborted, &c->cap_aborted, first_seq);
+}
+
+static bool ingest_named(const replay_ctx *c, uint64_t file_no)
+{
+    for (size_t i = 0; i < c->n_ingested; i++)
+        if (c->ingested[i] == file_no)
+            return true;
+    return false;
 }
 
 static bool was_aborted(const replay_ctx *c, uint64_t first_seq)
@@ -304,13 +326,74 @@ static lsm_status replay_entry(const lsm_entry *e, void *arg)
     return memtable_add(ri->mem, &copy);
 }
 
+static bool in_current_version(region_header *h, uint64_t file_no)
+{
+    version *v = region_version(h, h->current_version);
+    for (uint32_t i = 0; i < v->n_tables; i++)
+        if (region_table(h, v->tables[i])->meta.file_no == file_no)
+            return true;
+    return false;
+}
+
+/* An INGEST record that replay keeps: its table joins the manifest and the
+ * version as the newest table (no memtable replayed so far shares a key
+ * with it, as at prepare time). */
+static lsm_status readd_ingested(lsm_db *db, uint64_t file_no)
+{
+    region_header *h = db->hdr;
+    char path[1100];
+    sst_file_path(path, sizeof path, db->dir, file_no);
+    sst_table *t;
+    lsm_status st = sst_table_open(path, file_no, &t);
+    if (st != LSM_OK)
+        return lsm_fail(st, "WAL names ingested table %s: %s", path, lsm_errmsg());
+    table_meta meta = *sst_table_meta(t);
+    sst_table_close(t);
+    mu_lock(&h->version_mu);
+    int slot = table_slot_alloc(db);
+    mu_unlock(&h->version_mu);
+    if (slot < 0)
+        return lsm_fail(LSM_BUSY, "recovery: all %u table slots are in use", h->cfg.max_tables);
+    region_table(h, (uint32_t) slot)->meta = meta;
+    manifest_edit e = {0};
+    e.has_next_file_no = true;
+    e.next_file_no = h->next_file_no;
+    e.n_added = 1;
+    e.added = &meta;
+    st = manifest_write_edit(db, &e);
+    if (st != LSM_OK)
+        return st;
+    version_change c;
+    version_change_init(&c);
+    c.add_table_front = slot;
+    version_apply_waiting(db, &c);
+    return LSM_OK;
+}
+
+static lsm_status apply_ingest(replay_ctx *c, uint64_t tag, uint64_t first_seq,
+                               const uint8_t *payload)
+{
+    lsm_db *db = c->db;
+    uint64_t file_no = get_u64(payload);
+    if (in_current_version(db->hdr, file_no))
+        return LSM_OK; /* committed before the crash */
+    bool keep = !was_aborted(c, first_seq) &&
+                (tag == 0 || !db->opts.tag_filter || db->opts.tag_filter(tag, db->opts.tag_filter_arg));
+    if (keep)
+        return readd_ingested(db, file_no);
+    char path[1100];
+    sst_file_path(path, sizeof path, db->dir, file_no);
+    unlink(path);
+    return LSM_OK;
+}
+
 static lsm_status apply_batch(uint8_t kind, uint64_t tag, uint64_t first_seq, uint32_t count,
                               const uint8_t *payload, size_t len, void *arg)
 {
     replay_ctx *c = arg;
     lsm_db *db = c->db;
     region_header *h = db->hdr;
-    if (kind != WAL_RECORD_BATCH || count == 0)
+    if ((kind != WAL_RECORD_BATCH && kind != WAL_RECORD_INGEST) || count == 0)
         return LSM_OK;
     if (first_seq + count - 1 > c->max_seq) {
         c->max_seq = first_seq + count - 1;
@@ -320,6 +403,8 @@ static lsm_status apply_batch(uint8_t kind, uint64_t tag, uint64_t first_seq, ui
         if (atomic_load(&h->visible_seq) < c->max_seq)
             atomic_store(&h->visible_seq, c->max_seq);
     }
+    if (kind == WAL_RECORD_INGEST)
+        return apply_ingest(c, tag, first_seq, payload);
     if (was_aborted(c, first_seq))
         return LSM_OK;
     if (tag != 0 && db->opts.tag_filter && !db->opts.tag_filter(tag, db->opts.tag_filter_arg))
@@ -339,15 +424,26 @@ static lsm_status apply_batch(uint8_t kind, uint64_t tag, uint64_t first_seq, ui
     return LSM_OK;
 }
 
-static lsm_status replay_wal(lsm_db *db, uint64_t *max_seg)
+/* Pass 1: aborted batches and ingested tables.  File numbers of ingested
+ * tables were reserved before the manifest learnt of them: skip past. */
+static lsm_status replay_scan(lsm_db *db, replay_ctx *c)
 {
     region_header *h = db->hdr;
-    replay_ctx c = {.db = db};
-    wal_replay_stats st1 = {0}, st2 = {0};
-    lsm_status st = wal_replay(db->dir, h->log_number, collect_abort, &c, &st1);
-    if (st == LSM_OK)
-        st = wal_replay(db->dir, h->log_number, apply_batch, &c, &st2);
-    free(c.aborted);
+    wal_replay_stats st1 = {0};
+    lsm_status st = wal_replay(db->dir, h->log_number, collect_abort, c, &st1);
+    for (size_t i = 0; st == LSM_OK && i < c->n_ingested; i++)
+        if (c->ingested[i] >= h->next_file_no)
+            h->next_file_no = c->ingested[i] + 1;
+    return st;
+}
+
+/* Pass 2: apply. */
+static lsm_status replay_wal(lsm_db *db, replay_ctx *c_in, uint64_t *max_seg)
+{
+    region_header *h = db->hdr;
+    replay_ctx c = *c_in;
+    wal_replay_stats st2 = {0};
+    lsm_status st = wal_replay(db->dir, h->log_number, apply_batch, &c, &st2);
     if (st != LSM_OK)
         return st;
     atomic_store(&h->stats.wal_records_dropped, st2.records_dropped);
@@ -389,17 +485,22 @@ static lsm_status finish_recovery(lsm_db *db, uint64_t max_seg)
 static lsm_status recover(lsm_db *db)
 {
     manifest_state ms = {0};
+    replay_ctx c = {.db = db};
     lsm_status st = manifest_load(db->dir, &ms);
     if (st == LSM_OK)
         st = install_tables(db, &ms);
     if (st == LSM_OK)
-        st = remove_orphans(db, &ms);
+        st = replay_scan(db, &c);
+    if (st == LSM_OK)
+        st = remove_orphans(db, &ms, &c);
     manifest_state_free(&ms);
     uint64_t max_seg = 0;
     if (st == LSM_OK) {
         atomic_store(&db->hdr->state, REGION_RECOVERING);
-        st = replay_wal(db, &max_seg);
+        st = replay_wal(db, &c, &max_seg);
     }
+    free(c.aborted);
+    free(c.ingested);
     if (st == LSM_OK)
         st = finish_recovery(db, max_seg);
     if (st == LSM_OK)

@@ -68,7 +68,7 @@ static int init_shared_cond(pthread_cond_t *cv)
 
 static int init_sync_primitives(region_header *h)
 {
-    pthread_mutex_t *mus[] = {&h->flush_mu, &h->compact_mu, &h->write_mu, &h->version_mu,
+    pthread_mutex_t *mus[] = {&h->flush_mu, &h->compact_mu, &h->write_mu, &h->manifest_mu, &h->version_mu,
                               &h->inflight_mu, &h->sync_mu, &h->maint_mu};
     for (size_t i = 0; i < sizeof mus / sizeof mus[0]; i++)
         if (init_shared_mutex(mus[i]) != 0)

@@ -8,11 +8,15 @@
  *   in-flight write slots | data block cache | index/filter cache
  *
  * Locks (process-shared pthread mutexes), in the only order they nest:
- *   flush_mu -> compact_mu -> write_mu -> version_mu -> inflight_mu -> sync_mu
- *   flush_mu     one flusher at a time; also serialises manifest edits
- *   compact_mu   one compaction / GC at a time (takes flush_mu for the edit)
+ *   flush_mu -> compact_mu -> write_mu -> manifest_mu -> version_mu -> inflight_mu
+ *   -> sync_mu
+ *   flush_mu     one flusher at a time
+ *   compact_mu   one compaction / GC at a time
  *   write_mu     WAL append + memtable insert + memtable switch; the single
  *                memtable writer
+ *   manifest_mu  a manifest edit together with the version change it
+ *                describes (flush, compaction, GC, ingest), so a manifest
+ *                rewrite never snapshots a version that lacks a logged edit
  *   version_mu   the current version, version pool, table and memtable slot
  *                states and reference counts
  *   inflight_mu  seq assignment, in-flight batches, visible_seq
@@ -81,12 +85,15 @@ typedef struct inflight_slot {
     uint32_t count;
     uint32_t mem_index;      /* memtable slot its nodes live in */
     uint32_t arena_from, arena_to;
+    int32_t ingest_table;    /* table slot + 1 of an ingested batch (ingest.c); 0 = none */
+    uint64_t ingest_wal_seg; /* the WAL segment holding its INGEST record */
 } inflight_slot;
 
 typedef struct region_stats {
     _Atomic uint64_t records_written, bytes_written, records_read, bytes_read;
     _Atomic uint64_t flushes, compactions, gc_runs, records_purged;
     _Atomic uint64_t wal_bytes, wal_records_dropped, write_stalls;
+    _Atomic uint64_t ingests;
     _Atomic uint64_t raw_bytes_flushed, sst_bytes_flushed;
     histogram write_latency, read_latency, flush_latency;
 } region_stats;
@@ -103,7 +110,7 @@ typedef struct region_header {
     uint64_t off_data_cache, off_index_cache;
     uint32_t n_mem_slots, n_versions;
 
-    pthread_mutex_t flush_mu, compact_mu, write_mu, version_mu, inflight_mu, sync_mu;
+    pthread_mutex_t flush_mu, compact_mu, write_mu, manifest_mu, version_mu, inflight_mu, sync_mu;
     pthread_cond_t stall_cv;        /* with version_mu: a memtable slot freed */
     pthread_cond_t inflight_cv;     /* with inflight_mu: an in-flight batch ended */
     pthread_mutex_t maint_mu;
@@ -127,7 +134,7 @@ typedef struct region_header {
     uint64_t next_file_no;
     uint64_t log_number;
     _Atomic uint64_t manifest_gen;  /* bumps when MANIFEST is rewritten */
-    uint64_t manifest_bytes;        /* flush_mu */
+    uint64_t manifest_bytes;        /* manifest_mu */
     uint64_t manifest_base_bytes;   /* size right after the last rewrite */
 
     _Atomic int64_t last_sync_ms, last_compact_ms, last_gc_ms;

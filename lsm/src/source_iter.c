@@ -189,7 +189,7 @@ static void table_settle_forward(source_iter *s)
         }
         if (!table_decode(s))
             return;
-        if (ts_in_range(s, s->cur.ts)) {
+        if (ts_in_range(s, s->cur.ts) && s->cur.seq <= s->snap) {
             s->valid = true;
             return;
         }
@@ -210,7 +210,7 @@ static void table_settle_reverse(source_iter *s, int64_t ei)
         s->entry_i = (uint32_t) ei;
         if (!table_decode(s))
             return;
-        if (ts_in_range(s, s->cur.ts)) {
+        if (ts_in_range(s, s->cur.ts) && s->cur.seq <= s->snap) {
             s->valid = true;
             return;
         }
@@ -219,7 +219,7 @@ static void table_settle_reverse(source_iter *s, int64_t ei)
 }
 
 lsm_status source_init_table(source_iter *s, lsm_db *db, uint32_t slot, const lsm_read_options *ro,
-                             int64_t ts_min, int64_t ts_max, iter_counters *c)
+                             uint64_t snap, int64_t ts_min, int64_t ts_max, iter_counters *c)
 {
     memset(s, 0, sizeof *s);
     s->is_table = true;
@@ -228,7 +228,7 @@ lsm_status source_init_table(source_iter *s, lsm_db *db, uint32_t slot, const ls
     s->ts_min = ts_min;
     s->ts_max = ts_max;
     s->counters = c;
-    s->snap = UINT64_MAX;
+    s->snap = snap;
     lsm_status st = table_handle_get(db, slot, ro, &s->handle);
     if (st != LSM_OK)
         return table_error(db, region_table(db->hdr, slot)->meta.file_no, st);

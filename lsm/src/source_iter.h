@@ -50,8 +50,10 @@ typedef struct source_iter {
 
 void source_init_memtable(source_iter *s, memtable *m, uint64_t snap, int64_t ts_min,
                           int64_t ts_max, iter_counters *c);
+/* snap: entries with a larger seq are skipped (an ingested table is
+ * installed a moment before its batch becomes visible); UINT64_MAX: all. */
 lsm_status source_init_table(source_iter *s, lsm_db *db, uint32_t slot, const lsm_read_options *ro,
-                             int64_t ts_min, int64_t ts_max, iter_counters *c);
+                             uint64_t snap, int64_t ts_min, int64_t ts_max, iter_counters *c);
 void source_release(source_iter *s);
 
 void source_seek_first(source_iter *s);

@@ -413,6 +413,8 @@ static bool record_sane(const uint8_t *h, const wal_record_header *rh)
         return false;
     if (rh->kind == WAL_RECORD_ABORT)
         return rh->len == 0;
+    if (rh->kind == WAL_RECORD_INGEST)
+        return rh->len == 8 && rh->count > 0 && rh->first_seq <= UINT64_MAX - (rh->count - 1);
     if (rh->kind != WAL_RECORD_BATCH)
         return false;
     return rh->count == 0 || rh->first_seq <= UINT64_MAX - (rh->count - 1);
@@ -420,7 +422,7 @@ static bool record_sane(const uint8_t *h, const wal_record_header *rh)
 
 static void note_seq(wal_replay_stats *st, const wal_record_header *rh)
 {
-    if (rh->kind == WAL_RECORD_BATCH && rh->count > 0) {
+    if ((rh->kind == WAL_RECORD_BATCH || rh->kind == WAL_RECORD_INGEST) && rh->count > 0) {
         uint64_t last = rh->first_seq + (rh->count - 1);
         if (last > st->last_seq)
             st->last_seq = last;

@@ -40,7 +40,8 @@
 
 enum wal_record_kind {
     WAL_RECORD_BATCH = 1,
-    WAL_RECORD_ABORT = 2
+    WAL_RECORD_ABORT = 2,
+    WAL_RECORD_INGEST = 3    /* payload: u64 file number of the batch's table */
 };
 
 /* <dir>/wal-<16 digits>.log into buf; LSM_INVALID if it does not fit or

@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "coding.h"
 #include "db.h"
+#include "ingest.h"
 #include "status.h"
 #include "wal.h"
 
@@ -215,6 +217,8 @@ static lsm_status reserve_seqs(lsm_db *db, uint32_t count, lsm_ticket *t)
             s->mem_index = h->active_mem;
             s->arena_from = memtable_alloc_mark(region_memtable(h, h->active_mem));
             s->arena_to = s->arena_from;
+            s->ingest_table = 0;
+            s->ingest_wal_seg = 0;
             t->first_seq = first;
             t->count = count;
             t->slot = i;
@@ -328,7 +332,7 @@ static lsm_status append_wal_record(lsm_db *db, uint8_t kind, uint64_t tag, uint
     if (st != LSM_OK)
         return st;
     h->wal_offset += rec;
-    if (kind == WAL_RECORD_BATCH)
+    if (kind == WAL_RECORD_BATCH || kind == WAL_RECORD_INGEST)
         h->wal_last_seq = first_seq + count - 1;
     atomic_fetch_add(&h->stats.wal_bytes, rec);
     *lsn = atomic_fetch_add(&h->wal_written, rec) + rec;
@@ -356,11 +360,6 @@ static lsm_status check_writable(lsm_db *db, lsm_batch *b)
         return lsm_fail(LSM_INVALID, "write: NULL database or batch");
     if (atomic_load(&db->hdr->state) != REGION_READY)
         return lsm_fail(LSM_CLOSED, "engine is not open");
-    size_t cap = db->hdr->cfg.memtable_size;
-    if (batch_arena_bound(b) > cap)
-        return lsm_fail(LSM_TOO_LARGE,
-                        "batch of %zu bytes (%u ops) does not fit in a memtable of %zu bytes",
-                        b->len, b->count, cap);
     return LSM_OK;
 }
 
@@ -370,6 +369,69 @@ static lsm_status maybe_roll_segment(lsm_db *db)
     if (h->wal_offset < h->cfg.wal_segment_size)
         return LSM_OK;
     return wal_start_segment(db, current_wal_seg(h) + 1);
+}
+
+static void note_written(region_header *h, const lsm_batch *b, uint64_t t0)
+{
+    atomic_fetch_add(&h->stats.records_written, b->count);
+    atomic_fetch_add(&h->stats.bytes_written, b->len);
+    histogram_record(&h->stats.write_latency, mono_us() - t0);
+}
+
+/* The INGEST form of prepare (ingest.c): sort outside the locks; under
+ * write_mu make room, reserve seqs, build the table and log its number, so
+ * the WAL stays in seq order.  The in-flight slot remembers the table. */
+static lsm_status prepare_ingest(lsm_db *db, lsm_batch *b, lsm_ticket *t, uint64_t t0)
+{
+    region_header *h = db->hdr;
+    ingest_run run;
+    lsm_status st = ingest_sort(b, &run);
+    if (st != LSM_OK) {
+        memset(t, 0, sizeof *t);
+        return st;
+    }
+    bool reserved = false, logged = false;
+    int slot = -1;
+    uint64_t lsn = 0;
+    mu_lock(&h->write_mu);
+    st = ingest_make_room(db, &run);
+    if (st == LSM_OK && (st = reserve_seqs(db, b->count, t)) == LSM_OK)
+        reserved = true;
+    if (st == LSM_OK)
+        st = ingest_build(db, &run, t->first_seq, &slot);
+    if (st == LSM_OK) {
+        uint8_t payload[8];
+        put_u64(payload, region_table(h, (uint32_t) slot)->meta.file_no);
+        st = append_wal_record(db, WAL_RECORD_INGEST, b->tag, t->first_seq, b->count, payload,
+                               sizeof payload, &lsn);
+    }
+    if (st == LSM_OK) {
+        logged = true;
+        mu_lock(&h->inflight_mu);
+        inflight_slot *s = region_inflight(h, t->slot);
+        s->ingest_wal_seg = current_wal_seg(h);
+        s->ingest_table = slot + 1;
+        mu_unlock(&h->inflight_mu);
+        st = maybe_roll_segment(db);
+    }
+    mu_unlock(&h->write_mu);
+    ingest_run_free(&run);
+
+    if (st == LSM_OK && h->cfg.sync_mode == LSM_SYNC_ALWAYS)
+        st = wal_group_sync(db, lsn);
+    if (st != LSM_OK) {
+        if (logged)
+            abort_prepared(db, t);
+        if (slot >= 0)
+            ingest_discard(db, slot);
+        if (reserved)
+            end_inflight(h, t, false);
+        memset(t, 0, sizeof *t);
+        return st;
+    }
+    note_written(h, b, t0);
+    atomic_fetch_add(&h->stats.ingests, 1);
+    return LSM_OK;
 }
 
 lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t)
@@ -382,6 +444,8 @@ lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t)
     uint64_t t0 = mono_us();
     batch_resolve_expiry(b, db_now_secs(db), h->cfg.default_ttl_secs);
     size_t need = batch_arena_bound(b);
+    if (ingest_wanted(h, need))
+        return prepare_ingest(db, b, t, t0);
     uint64_t lsn = 0;
     bool logged = false;
 
@@ -416,9 +480,7 @@ lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t)
         memset(t, 0, sizeof *t);
         return st;
     }
-    atomic_fetch_add(&h->stats.records_written, b->count);
-    atomic_fetch_add(&h->stats.bytes_written, b->len);
-    histogram_record(&h->stats.write_latency, mono_us() - t0);
+    note_written(h, b, t0);
     return LSM_OK;
 }
 
@@ -428,6 +490,16 @@ lsm_status lsm_write_commit(lsm_db *db, const lsm_ticket *t)
         return lsm_fail(LSM_INVALID, "commit: NULL argument");
     if (t->count == 0)
         return LSM_OK;
+    /* An ingested batch's table is installed before the batch turns
+     * visible: readers above visible_seq skip its entries meanwhile.  If
+     * the install fails the batch stays in flight (holding visibility back,
+     * keeping its WAL record) until a restart's recovery installs it. */
+    int32_t ingest_table = region_inflight(db->hdr, t->slot)->ingest_table;
+    if (ingest_table) {
+        lsm_status st = ingest_install(db, ingest_table - 1);
+        if (st != LSM_OK)
+            return st;
+    }
     end_inflight(db->hdr, t, true);
     return LSM_OK;
 }
@@ -439,6 +511,9 @@ lsm_status lsm_write_abort(lsm_db *db, const lsm_ticket *t)
     if (t->count == 0)
         return LSM_OK;
     abort_prepared(db, t);
+    int32_t ingest_table = region_inflight(db->hdr, t->slot)->ingest_table;
+    if (ingest_table)
+        ingest_discard(db, ingest_table - 1);
     end_inflight(db->hdr, t, false);
     return LSM_OK;
 }

@@ -418,6 +418,9 @@ int main(void)
     cfg.max_snapshots = 8;
     cfg.wal_segment_size = 1 << 20;
     cfg.write_wait_ms = 10000;
+    /* batches carrying large values (some 250 per million ops) are ingested
+     * as tables; each ingest costs several fsyncs */
+    cfg.ingest_batch_size = 4500;
     db_open();
 
     model *live = calloc(1, sizeof *live);

@@ -1,0 +1,298 @@
+/* test_ingest.c — batches larger than a memtable, written straight to a table:
+ * results, ordering against memtables and older tables, snapshots, abort,
+ * and recovery of a prepared batch after a crash. */
+#include <dirent.h>
+#include <inttypes.h>
+#include <sys/wait.h>
+
+#include "testutil.h"
+
+#define N_KEYS 20000
+
+static lsm_db *open_db(const char *dir, lsm_tag_filter_fn filter)
+{
+    lsm_config cfg;
+    lsm_config_defaults(&cfg);
+    snprintf(cfg.dir, sizeof cfg.dir, "%s", dir);
+    cfg.memtable_size = 1 << 20;
+    cfg.block_cache_size = 4 << 20;
+    cfg.index_cache_size = 2 << 20;
+    cfg.block_size = 1024;
+    cfg.max_tables = 64;
+    cfg.write_wait_ms = 5000;
+    lsm_open_options o = {.tag_filter = filter};
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(&cfg, NULL, 0, &o, &db));
+    return db;
+}
+
+static void key_of(int i, char *k) { snprintf(k, 16, "key%06d", i); }
+
+static void value_of(int i, int gen, char *v, size_t *len)
+{
+    *len = (size_t) snprintf(v, 160, "value-%d-gen-%d-%0100d", i, gen, i);
+}
+
+/* All N_KEYS keys at ts 1 in a scrambled order, values of generation gen;
+ * every 7th key is put twice (the later op must win). */
+static lsm_batch *big_batch(int gen)
+{
+    lsm_batch *b = lsm_batch_new();
+    char k[16], v[160];
+    size_t vlen;
+    for (int j = 0; j < N_KEYS; j++) {
+        int i = (int) (((uint64_t) j * 7919) % N_KEYS);
+        key_of(i, k);
+        if (i % 7 == 0) {
+            value_of(i, gen + 100, v, &vlen); /* overwritten below */
+            CHECK_OK(lsm_batch_put(b, k, strlen(k), 1, v, vlen));
+        }
+        value_of(i, gen, v, &vlen);
+        CHECK_OK(lsm_batch_put(b, k, strlen(k), 1, v, vlen));
+    }
+    return b;
+}
+
+static int get_gen(lsm_db *db, const lsm_read_options *ro, int i)
+{
+    char k[16];
+    key_of(i, k);
+    lsm_value v = {0};
+    lsm_status st = lsm_get(db, ro, k, strlen(k), 1, &v);
+    int gen = -1;
+    if (st == LSM_OK && sscanf((const char *) v.data, "value-%*d-gen-%d", &gen) != 1)
+        gen = -2;
+    lsm_value_free(&v);
+    return gen;
+}
+
+static size_t scan_count(lsm_db *db, const lsm_read_options *ro)
+{
+    lsm_scan_spec s;
+    lsm_scan_spec_init(&s);
+    lsm_iter *it;
+    size_t n = 0;
+    if (lsm_iter_open(db, ro, &s, &it) != LSM_OK)
+        return (size_t) -1;
+    lsm_record r;
+    while (lsm_iter_next(it, &r) == LSM_OK)
+        n++;
+    lsm_iter_close(it);
+    return n;
+}
+
+static int count_ssts(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL)
+        n += strstr(de->d_name, ".sst") != NULL;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static bool all_gen(lsm_db *db, const lsm_read_options *ro, int gen)
+{
+    for (int i = 0; i < N_KEYS; i++)
+        if (get_gen(db, ro, i) != gen) {
+            fprintf(stderr, "key %d: generation %d, want %d\n", i, get_gen(db, ro, i), gen);
+            return false;
+        }
+    return true;
+}
+
+static void test_larger_than_memtable(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    lsm_batch *b = big_batch(1);
+    CHECK(lsm_batch_bytes(b) > (1 << 20)); /* more than one memtable */
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+    lsm_stats stats;
+    CHECK_OK(lsm_get_stats(db, &stats));
+    CHECK(stats.ingests == 1 && stats.memtable_records == 0);
+    CHECK(all_gen(db, NULL, 1));
+    CHECK(scan_count(db, NULL) == N_KEYS);
+    CHECK_OK(lsm_close(db));
+    db = open_db(dir, NULL);
+    CHECK(all_gen(db, NULL, 1));
+    CHECK(scan_count(db, NULL) == N_KEYS);
+    CHECK_OK(lsm_compact_full(db));
+    CHECK(all_gen(db, NULL, 1));
+    CHECK_OK(lsm_close(db));
+}
+
+/* Older versions in the memtable and in tables must lose to the batch;
+ * keys the batch does not touch keep their values. */
+static void test_overlap_and_order(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    lsm_batch *b = big_batch(1);
+    CHECK_OK(lsm_write(db, b)); /* an older table */
+    lsm_batch_free(b);
+    lsm_batch *small = lsm_batch_new();
+    char v[160];
+    size_t vlen;
+    value_of(5, 2, v, &vlen);
+    CHECK_OK(lsm_batch_put(small, "key000005", 9, 1, v, vlen));  /* memtable, older */
+    CHECK_OK(lsm_batch_put(small, "key000005x", 10, 1, "keep", 4)); /* in range, untouched */
+    CHECK_OK(lsm_write(db, small));
+    lsm_batch_free(small);
+    b = big_batch(3);
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+    CHECK(all_gen(db, NULL, 3));
+    lsm_value out = {0};
+    CHECK_OK(lsm_get(db, NULL, "key000005x", 10, 1, &out));
+    CHECK(out.len == 4 && memcmp(out.data, "keep", 4) == 0);
+    /* a newer small write beats the ingested table */
+    small = lsm_batch_new();
+    value_of(9, 4, v, &vlen);
+    CHECK_OK(lsm_batch_put(small, "key000009", 9, 1, v, vlen));
+    CHECK_OK(lsm_write(db, small));
+    lsm_batch_free(small);
+    CHECK(get_gen(db, NULL, 9) == 4);
+    CHECK(scan_count(db, NULL) == N_KEYS + 1);
+    CHECK_OK(lsm_close(db));
+    db = open_db(dir, NULL);
+    CHECK(get_gen(db, NULL, 9) == 4);
+    CHECK(get_gen(db, NULL, 8) == 3);
+    CHECK_OK(lsm_get(db, NULL, "key000005x", 10, 1, &out));
+    CHECK(scan_count(db, NULL) == N_KEYS + 1);
+    lsm_value_free(&out);
+    CHECK_OK(lsm_close(db));
+}
+
+/* Deletes and range deletes inside the batch, against older data. */
+static void test_deletes_in_batch(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    lsm_batch *b = big_batch(1);
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+    b = big_batch(2);
+    CHECK_OK(lsm_batch_delete(b, "key000010", 9, 1));
+    CHECK_OK(lsm_batch_delete_range(b, "key000100", 9, "key000200", 9));
+    char v[160];
+    size_t vlen;
+    value_of(150, 5, v, &vlen);
+    CHECK_OK(lsm_batch_put(b, "key000150", 9, 1, v, vlen)); /* after the range delete */
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+    for (int round = 0; round < 2; round++) {
+        CHECK(get_gen(db, NULL, 10) == -1);
+        CHECK(get_gen(db, NULL, 100) == -1);
+        CHECK(get_gen(db, NULL, 199) == -1);
+        CHECK(get_gen(db, NULL, 150) == 5);
+        CHECK(get_gen(db, NULL, 200) == 2);
+        CHECK(get_gen(db, NULL, 99) == 2);
+        CHECK(scan_count(db, NULL) == N_KEYS - 1 - 100 + 1);
+        CHECK_OK(lsm_close(db));
+        db = open_db(dir, NULL);
+        if (round == 0)
+            CHECK_OK(lsm_compact_full(db));
+    }
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_snapshot_and_abort(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    lsm_batch *b = big_batch(1);
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+    int tables = count_ssts(dir);
+    lsm_snapshot *snap;
+    CHECK_OK(lsm_snapshot_acquire(db, &snap));
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    ro.snapshot = snap;
+
+    b = big_batch(2);
+    lsm_ticket t;
+    CHECK_OK(lsm_write_prepare(db, b, &t));
+    CHECK(get_gen(db, NULL, 3) == 1); /* prepared, not committed */
+    CHECK_OK(lsm_write_abort(db, &t));
+    CHECK(all_gen(db, NULL, 1));
+    CHECK(count_ssts(dir) == tables); /* the aborted table is gone */
+
+    CHECK_OK(lsm_write_prepare(db, b, &t));
+    CHECK_OK(lsm_write_commit(db, &t));
+    lsm_batch_free(b);
+    CHECK(all_gen(db, NULL, 2));
+    CHECK(all_gen(db, &ro, 1)); /* the older snapshot does not see it */
+    CHECK(scan_count(db, &ro) == N_KEYS);
+    lsm_snapshot_release(db, snap);
+    CHECK_OK(lsm_close(db));
+    db = open_db(dir, NULL);
+    CHECK(all_gen(db, NULL, 2));
+    CHECK_OK(lsm_close(db));
+}
+
+/* A prepared, unresolved batch at a crash: recovery keeps it when the tag
+ * filter says its transaction committed, and drops it (and its file)
+ * otherwise. */
+static bool keep_tag_7(uint64_t tag, void *arg)
+{
+    (void) arg;
+    return tag == 7;
+}
+
+static void crash_with_prepared(const char *dir, uint64_t tag)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        lsm_db *db = open_db(dir, NULL);
+        lsm_batch *b = big_batch((int) tag);
+        lsm_batch_set_tag(b, tag);
+        lsm_ticket t;
+        if (lsm_write_prepare(db, b, &t) != LSM_OK)
+            _exit(3);
+        _exit(0); /* no commit, no close: a crash */
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_crash_recovery(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    lsm_batch *b = big_batch(1);
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+    CHECK_OK(lsm_close(db));
+    int tables = count_ssts(dir);
+
+    crash_with_prepared(dir, 8); /* its transaction did not commit */
+    CHECK(count_ssts(dir) == tables + 1);
+    db = open_db(dir, keep_tag_7);
+    CHECK(all_gen(db, NULL, 1));
+    CHECK_OK(lsm_close(db));
+    CHECK(count_ssts(dir) == tables);
+
+    crash_with_prepared(dir, 7); /* it did */
+    db = open_db(dir, keep_tag_7);
+    CHECK(all_gen(db, NULL, 7));
+    CHECK_OK(lsm_close(db));
+    db = open_db(dir, NULL); /* and it stays, now from the manifest */
+    CHECK(all_gen(db, NULL, 7));
+    CHECK(scan_count(db, NULL) == N_KEYS);
+    CHECK_OK(lsm_close(db));
+}
+
+int main(void)
+{
+    char dir[256];
+    void (*tests[])(const char *) = {test_larger_than_memtable, test_overlap_and_order,
+                                     test_deletes_in_batch, test_snapshot_and_abort,
+                                     test_crash_recovery};
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        test_tempdir(dir, sizeof dir, "ingest");
+        tests[i](dir);
+        test_rmdir(dir);
+    }
+    return test_report("test_ingest");
+}
