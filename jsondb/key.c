@@ -1072,7 +1072,14 @@ set_path(JsonbIterator **it, JsonbParseState **st, const JdbPath *p, int depth,
 	if (depth + 1 == p->nsegs)
 	{
 		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(key)));
+		/* generated keys are integers <= 2^53: exact (float8_numeric keeps
+		 * only 15 significant digits, so a key past 10^15 would not match
+		 * the document's primary key) */
+		if (key == floor(key) && fabs(key) <= 9007199254740992.0)
+			v.val.numeric = int64_to_numeric((int64) key);
+		else
+			v.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric,
+																Float8GetDatum(key)));
 		return pushJsonbValue(st, WJB_VALUE, &v);
 	}
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
