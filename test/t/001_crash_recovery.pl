@@ -1,8 +1,9 @@
 # Crash recovery: committed FlowDB writes survive SIGKILL of the postmaster,
 # rolled-back and uncommitted ones never appear, transactions stay atomic.
 #
-# Several clients write concurrently (commits, rollbacks, savepoint rollbacks;
-# one client runs flush/compact/checkpoint), each logging the outcome the
+# Several clients write concurrently (commits, rollbacks, savepoint rollbacks,
+# transactions larger than half a memtable; one client runs
+# flush/compact/checkpoint), each logging the outcome the
 # server acknowledged.  The postmaster is killed with SIGKILL mid-load, the
 # cluster restarted, and every row checked against the client logs.  Several
 # rounds; then a clean restart; the server log must show no other crash.
@@ -16,6 +17,7 @@ use POSIX ();
 
 my $rounds = $ENV{FLOWDB_CRASH_ROUNDS} // 3;
 my $clients = 4;
+my $big_rows = 100000;    # ~12 MB of memtable footprint; memtables are 17 MB
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
@@ -64,7 +66,17 @@ sub writer
 		my @k = map { "c$client-r$round-t$n-$_" } 1 .. 3;
 		my $shape = $n % 5;
 		my ($sql, $commit, $rollback);
-		if ($shape == 0 || $shape == 1)
+		if ($client == 1 && $shape == 1)
+		{
+			# larger than half a memtable: the batch is written as a table
+			# of its own at commit (an INGEST record instead of a batch)
+			my $p = "c$client-r$round-t$n-big";
+			$sql = "BEGIN;SELECT flowdb.put_many(array_agg(k), array_agg(1::bigint),"
+			  . " array_agg(convert_to(k, 'UTF8')))"
+			  . " FROM (SELECT '$p' || i AS k FROM generate_series(1, $big_rows) i) s;COMMIT;";
+			($commit, $rollback) = ([ map { "$p$_" } 1 .. $big_rows ], []);
+		}
+		elsif ($shape == 0 || $shape == 1)
 		{
 			$sql = 'BEGIN;' . put_sql($k[0])
 			  . "SELECT flowdb.put_many(ARRAY['$k[1]', '$k[2]'], ARRAY[1, 1]::bigint[],"
