@@ -85,6 +85,8 @@ void mu_unlock(pthread_mutex_t *mu);
 /* Waits on cv for at most ms; returns false on timeout. */
 bool cv_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, uint32_t ms);
 void db_wake_maintenance(lsm_db *db);
+/* Counts records / bytes returned to a reader (this thread's stripe). */
+void stats_count_read(lsm_db *db, uint64_t records, uint64_t bytes);
 
 /* ---- versions (version.c) */
 /* Pins the current version and reads visible_seq consistently with it. */

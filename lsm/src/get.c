@@ -187,8 +187,7 @@ lsm_status lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size
         version_unpin(db, v);
     block_buf_free(&g.buf);
     if (st == LSM_OK) {
-        atomic_fetch_add(&db->hdr->stats.records_read, 1);
-        atomic_fetch_add(&db->hdr->stats.bytes_read, key_len + out->len);
+        stats_count_read(db, 1, key_len + out->len);
     }
     if (timed)
         histogram_record(&db->hdr->stats.read_latency, mono_us() - t0);

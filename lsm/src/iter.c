@@ -400,9 +400,7 @@ void lsm_iter_close(lsm_iter *it)
     rtomb_set_free(&it->rtombs);
     free(it->bound_buf);
     free(it->skip_key);
-    region_stats *rs = &it->db->hdr->stats;
-    atomic_fetch_add(&rs->records_read, it->returned);
-    atomic_fetch_add(&rs->bytes_read, it->bytes_returned);
+    stats_count_read(it->db, it->returned, it->bytes_returned);
     if (it->owns_snap)
         version_unpin(it->db, it->version);
     free(it);

@@ -180,8 +180,10 @@ lsm_status lsm_get_stats(lsm_db *db, lsm_stats *out)
     memset(out, 0, sizeof *out);
     out->records_written = atomic_load(&s->records_written);
     out->bytes_written = atomic_load(&s->bytes_written);
-    out->records_read = atomic_load(&s->records_read);
-    out->bytes_read = atomic_load(&s->bytes_read);
+    for (int i = 0; i < READ_STRIPES; i++) {
+        out->records_read += atomic_load(&s->reads[i].records);
+        out->bytes_read += atomic_load(&s->reads[i].bytes);
+    }
     out->flushes = atomic_load(&s->flushes);
     out->compactions = atomic_load(&s->compactions);
     out->gc_runs = atomic_load(&s->gc_runs);

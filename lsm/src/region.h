@@ -89,8 +89,19 @@ typedef struct inflight_slot {
     uint64_t ingest_wal_seg; /* the WAL segment holding its INGEST record */
 } inflight_slot;
 
+/* Read counters are bumped by every get from every process: one cache line
+ * per stripe, a process (thread) always using the same stripe, so readers
+ * in different processes do not bounce one line between cores. */
+#define READ_STRIPES 16
+typedef struct read_stripe {
+    _Atomic uint64_t records, bytes;
+    char pad[64 - 2 * sizeof(uint64_t)];
+} read_stripe;
+
 typedef struct region_stats {
-    _Atomic uint64_t records_written, bytes_written, records_read, bytes_read;
+    _Atomic uint64_t records_written, bytes_written;
+    _Atomic uint32_t next_read_stripe;
+    read_stripe reads[READ_STRIPES] __attribute__((aligned(64)));
     _Atomic uint64_t flushes, compactions, gc_runs, records_purged;
     _Atomic uint64_t wal_bytes, wal_records_dropped, write_stalls;
     _Atomic uint64_t ingests;

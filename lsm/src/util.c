@@ -52,6 +52,16 @@ bool cv_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, uint32_t ms)
     return pthread_cond_timedwait(cv, mu, &ts) != ETIMEDOUT;
 }
 
+void stats_count_read(lsm_db *db, uint64_t records, uint64_t bytes)
+{
+    static _Thread_local int stripe = -1;
+    region_stats *s = &db->hdr->stats;
+    if (stripe < 0)
+        stripe = (int) (atomic_fetch_add(&s->next_read_stripe, 1) % READ_STRIPES);
+    atomic_fetch_add_explicit(&s->reads[stripe].records, records, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->reads[stripe].bytes, bytes, memory_order_relaxed);
+}
+
 void db_wake_maintenance(lsm_db *db)
 {
     region_header *h = db->hdr;
