@@ -131,7 +131,7 @@ gen_current(const JdbStore *s)
 
 	jdb_lock_store(s->id, true);
 	gen_key(s, &k);
-	switch (flowdb_xact_lookup((uint8 *) k.data, k.len, 0, 0, &op))
+	switch (jdb_own_lookup((uint8 *) k.data, k.len, &op))
 	{
 		case FLOWDB_OWN_PUT:
 			return be64(op->value);

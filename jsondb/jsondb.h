@@ -158,6 +158,9 @@ extern const lsm_snapshot *jdb_txn_snapshot(void);
  * palloc'd copy in *val / *len if present.  `track` records the value seen
  * in the OCC read set. */
 extern bool jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track);
+/* The transaction's latest own write on key, as flowdb_xact_lookup(key, 0,
+ * 0) reports it, through txn.c's exact index of the write buffer: O(1). */
+extern FlowdbOwnWrite jdb_own_lookup(const uint8 *key, int klen, const FlowdbOp **op);
 /* The same without the copy: *val is valid until the next jdb_read* call
  * (or the next buffered write); for readers that copy or decode at once. */
 extern bool jdb_read_view(const uint8 *key, int klen, const uint8 **val, int *vlen, bool track);

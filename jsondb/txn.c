@@ -95,18 +95,39 @@ static int	uses_cap = 0;
 static MemoryContextCallback release_cb;
 
 /*
- * A filter over the keys this transaction wrote through jdb_write_*: a clear
- * bit means "not in xact.c's write buffer", so reads skip that buffer's
- * linear search.  It is trusted only while every op in the buffer came
- * through jdb_write_* (its count equals wf_ops) and no subtransaction was
- * rolled back; otherwise reads take the full search for the rest of the
- * transaction.  Bits only cause a full search, never a wrong answer.
+ * The own-write index: an exact hash map from a key to the position of the
+ * transaction's latest buffered op on it in xact.c's op array, so a read
+ * finds its own write in O(1) instead of searching the buffer.  Invariant:
+ * ops [0, ow_count) of the buffer are indexed, and for each key (at ts 0)
+ * the map holds the latest of them; ow_prev[i] is the earlier op on op i's
+ * key (-1 none; OW_NOT_ENTERED: op i is not in the map).
+ *   - ops appended by anyone (jdb_write_*, the change log, flowdb's own SQL
+ *     writes in the same transaction) are indexed lazily by ow_sync();
+ *   - ROLLBACK TO drops the subtransaction's trailing ops; subxact_cb
+ *     unindexes them newest first, which gives each key back its earlier op.
+ * Ops at another ts are never read by jsondb and stay out of the map.  A
+ * DELETE_RANGE op (jsondb writes none) makes lookups fall back to xact.c's
+ * linear search while it is in the buffer.
  */
-#define WF_MIN_BITS (1 << 16)
-static uint64 *wf = NULL;
-static uint32 wf_bits = 0;		/* a power of two; kept >= 8 bits per op */
-static int	wf_ops = 0;
-static bool wf_valid = true;
+typedef struct OwnSlot
+{
+	uint32		hash;
+	int32		op;				/* OW_EMPTY, OW_DELETED or an op position */
+} OwnSlot;
+
+#define OW_EMPTY (-1)
+#define OW_DELETED (-2)			/* tombstone: probing continues past it */
+#define OW_NOT_ENTERED (-2)
+#define OW_MIN_SLOTS 1024
+
+static OwnSlot *ow_slots = NULL;
+static uint32 ow_cap = 0;		/* a power of two */
+static uint32 ow_live = 0;		/* keys in the map */
+static uint32 ow_filled = 0;	/* live + tombstones; kept <= 3/4 of ow_cap */
+static int32 *ow_prev = NULL;
+static int	ow_prev_cap = 0;
+static int	ow_count = 0;
+static int	ow_ranges = 0;		/* DELETE_RANGE ops among the indexed */
 
 bool		jdb_scan_latest = false;
 
@@ -129,6 +150,17 @@ engine_buf_trim(void)
 
 
 static void
+ow_reset(void)
+{
+	ow_slots = NULL;			/* memory goes with TopTransactionContext */
+	ow_cap = ow_live = ow_filled = 0;
+	ow_prev = NULL;
+	ow_prev_cap = 0;
+	ow_count = 0;
+	ow_ranges = 0;
+}
+
+static void
 release_snapshot(void *arg)
 {
 	if (snap && snap_db && flowdb_db_if_attached() == snap_db)
@@ -145,84 +177,230 @@ release_snapshot(void *arg)
 	last_read_store = -1;
 	uses = NULL;
 	nuses = uses_cap = 0;
-	wf = NULL;
-	wf_bits = 0;
-	wf_ops = 0;
-	wf_valid = true;
+	ow_reset();
 }
 
-static inline void
-wf_set(const uint8 *key, int klen)
+/*
+ * The slot of key (hash h) in the map: its live slot if present (*found),
+ * else where to enter it (the first tombstone on the probe path, or the
+ * empty slot that ended it).
+ */
+static OwnSlot *
+ow_probe(const FlowdbOp *ops, const uint8 *key, int klen, uint32 h, bool *found)
 {
-	uint32		h = hash_bytes(key, klen) & (wf_bits - 1);
+	uint32		mask = ow_cap - 1;
+	OwnSlot    *reuse = NULL;
 
-	wf[h >> 6] |= UINT64CONST(1) << (h & 63);
-}
-
-static void
-wf_add(const uint8 *key, int klen)
-{
-	if (wf == NULL)
+	for (uint32 i = h & mask;; i = (i + 1) & mask)
 	{
-		wf_bits = WF_MIN_BITS;
-		wf = MemoryContextAllocZero(TopTransactionContext, wf_bits / 8);
-	}
-	wf_ops++;
-	if (wf_valid && (uint64) wf_ops * 8 > wf_bits && wf_bits < ((uint32) 1 << 30))
-	{
-		/* grow (x4) and rebuild from the buffer: while the filter is valid
-		 * every op in it came through here, this one included */
-		int			nops;
-		const FlowdbOp *ops = flowdb_xact_ops(&nops);
+		OwnSlot    *sl = &ow_slots[i];
 
-		if (nops != wf_ops)
+		if (sl->op == OW_EMPTY)
 		{
-			wf_valid = false;
-			return;
+			*found = false;
+			return reuse ? reuse : sl;
 		}
-		pfree(wf);
-		wf_bits *= 4;
-		wf = MemoryContextAllocExtended(TopTransactionContext, wf_bits / 8,
-										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		for (int i = 0; i < nops; i++)
-			wf_set(ops[i].key, ops[i].key_len);
+		if (sl->op == OW_DELETED)
+		{
+			if (reuse == NULL)
+				reuse = sl;
+			continue;
+		}
+		if (sl->hash == h && ops[sl->op].key_len == (uint32) klen &&
+			memcmp(ops[sl->op].key, key, klen) == 0)
+		{
+			*found = true;
+			return sl;
+		}
+	}
+}
+
+/* Rebuild the map with room for twice its live keys, dropping tombstones. */
+static void
+ow_resize(void)
+{
+	OwnSlot    *old = ow_slots;
+	uint32		old_cap = ow_cap;
+	uint32		cap = OW_MIN_SLOTS;
+
+	while (cap < (ow_live + 1) * 4)
+		cap *= 2;
+	ow_slots = MemoryContextAllocExtended(TopTransactionContext, (Size) cap * sizeof(OwnSlot),
+										  MCXT_ALLOC_HUGE);
+	for (uint32 i = 0; i < cap; i++)
+		ow_slots[i].op = OW_EMPTY;
+	ow_cap = cap;
+	ow_filled = ow_live;
+	for (uint32 i = 0; i < old_cap; i++)
+	{
+		uint32		j;
+
+		if (old[i].op < 0)
+			continue;
+		for (j = old[i].hash & (cap - 1); ow_slots[j].op != OW_EMPTY; j = (j + 1) & (cap - 1))
+			;
+		ow_slots[j] = old[i];
+	}
+	if (old)
+		pfree(old);
+}
+
+/* Index op i (== ow_count): it becomes its key's latest op. */
+static void
+ow_enter(const FlowdbOp *ops, int i)
+{
+	const FlowdbOp *op = &ops[i];
+	uint32		h;
+	bool		found;
+	OwnSlot    *sl;
+
+	if (i == ow_prev_cap)
+	{
+		ow_prev_cap = ow_prev_cap ? ow_prev_cap * 2 : 1024;
+		ow_prev = ow_prev ? repalloc_huge(ow_prev, (Size) ow_prev_cap * sizeof(int32))
+			: MemoryContextAlloc(TopTransactionContext, ow_prev_cap * sizeof(int32));
+	}
+	ow_count = i + 1;
+	ow_prev[i] = OW_NOT_ENTERED;
+	if (op->kind == FLOWDB_OP_DELETE_RANGE)
+	{
+		ow_ranges++;
 		return;
 	}
-	wf_set(key, klen);
+	if (op->ts != 0)
+		return;
+	if ((ow_filled + 1) * 4 > ow_cap * 3)
+		ow_resize();
+	h = hash_bytes(op->key, op->key_len);
+	sl = ow_probe(ops, op->key, op->key_len, h, &found);
+	if (found)
+		ow_prev[i] = sl->op;
+	else
+	{
+		ow_prev[i] = -1;
+		if (sl->op == OW_EMPTY)
+			ow_filled++;
+		ow_live++;
+		sl->hash = h;
+	}
+	sl->op = i;
 }
 
-/* false: key is certainly not in the transaction's write buffer */
-static bool
-own_write_possible(const uint8 *key, int klen)
+/* Unindex op ow_count - 1 (still in the op array): its key's earlier op, if
+ * any, becomes the latest again. */
+static void
+ow_leave(const FlowdbOp *ops)
+{
+	int			i = --ow_count;
+	const FlowdbOp *op = &ops[i];
+	bool		found;
+	OwnSlot    *sl;
+
+	if (op->kind == FLOWDB_OP_DELETE_RANGE)
+	{
+		ow_ranges--;
+		return;
+	}
+	if (ow_prev[i] == OW_NOT_ENTERED)
+		return;
+	sl = ow_probe(ops, op->key, op->key_len, hash_bytes(op->key, op->key_len), &found);
+	Assert(found && sl->op == i);
+	if (ow_prev[i] >= 0)
+		sl->op = ow_prev[i];
+	else
+	{
+		sl->op = OW_DELETED;
+		ow_live--;
+	}
+}
+
+/* Index the ops appended since the last call; the buffer, for lookups. */
+static const FlowdbOp *
+ow_sync(void)
 {
 	int			nops;
-	uint32		h;
+	const FlowdbOp *ops = flowdb_xact_ops(&nops);
 
-	(void) flowdb_xact_ops(&nops);
-	if (nops == 0)
-		return false;
-	if (!wf_valid || nops != wf_ops || wf == NULL)
+	if (nops < ow_count)
 	{
-		wf_valid = false;
-		return true;
+		/* the buffer shrank behind our back (never expected): start over */
+		ow_reset();
 	}
-	h = hash_bytes(key, klen) & (wf_bits - 1);
-	return (wf[h >> 6] >> (h & 63)) & 1;
+	while (ow_count < nops)
+		ow_enter(ops, ow_count);
+	return ops;
 }
 
+/*
+ * The transaction's latest own write on key (at ts 0), as flowdb_xact_lookup
+ * would report it, in O(1).
+ */
+FlowdbOwnWrite
+jdb_own_lookup(const uint8 *key, int klen, const FlowdbOp **op)
+{
+	const FlowdbOp *ops = ow_sync();
+	OwnSlot    *sl;
+	bool		found;
+
+	if (ow_count == 0)
+		return FLOWDB_OWN_NONE;
+	if (ow_ranges > 0)
+		return flowdb_xact_lookup(key, klen, 0, 0, op);
+	if (ow_live == 0)
+		return FLOWDB_OWN_NONE;
+	sl = ow_probe(ops, key, klen, hash_bytes(key, klen), &found);
+	if (!found)
+		return FLOWDB_OWN_NONE;
+	if (ops[sl->op].kind == FLOWDB_OP_DELETE)
+		return FLOWDB_OWN_GONE;
+	*op = &ops[sl->op];
+	return FLOWDB_OWN_PUT;
+}
+
+/* Did the transaction write key (at ts 0, or a range over it)? */
+static bool
+own_write_touches(const uint8 *key, int klen)
+{
+	const FlowdbOp *ops = ow_sync();
+	bool		found;
+
+	if (ow_ranges > 0)
+		return flowdb_xact_touches(key, klen);
+	if (ow_live == 0)
+		return false;
+	(void) ow_probe(ops, key, klen, hash_bytes(key, klen), &found);
+	return found;
+}
+
+/*
+ * ROLLBACK TO: unindex the trailing ops of the aborted subtransaction (nest
+ * level >= its level; levels never decrease along the buffer).  Works
+ * whether xact.c has already truncated its buffer or not: the op array's
+ * slots past its count are only reused by later writes.
+ */
 static void
 subxact_cb(SubXactEvent event, SubTransactionId my_subid, SubTransactionId parent_subid,
 		   void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		wf_valid = false;		/* its ops left the buffer */
+	int			level = GetCurrentTransactionNestLevel();
+	int			nops;
+	const FlowdbOp *ops;
+	int			keep;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB || ow_count == 0)
+		return;
+	ops = flowdb_xact_ops(&nops);
+	keep = Min(ow_count, nops);
+	while (keep > 0 && ops[keep - 1].nest_level >= level)
+		keep--;
+	while (ow_count > keep)
+		ow_leave(ops);
 }
 
 bool
 jdb_scan_tracks(const lsm_record *rec)
 {
-	return !own_write_possible(rec->key, rec->key_len) ||
-		!flowdb_xact_touches(rec->key, rec->key_len);
+	return !own_write_touches(rec->key, rec->key_len);
 }
 
 static void
@@ -389,8 +567,7 @@ read_key(const uint8 *key, int klen, const uint8 **val, int *vlen, bool track, b
 	bool		present;
 
 	jdb_txn_begin();
-	switch (own_write_possible(key, klen) ? flowdb_xact_lookup(key, klen, 0, 0, &op)
-			: FLOWDB_OWN_NONE)
+	switch (jdb_own_lookup(key, klen, &op))
 	{
 		case FLOWDB_OWN_PUT:
 			*val = op->value;
@@ -447,7 +624,6 @@ jdb_write_put(const JdbStore *s, const uint8 *key, int klen, const uint8 *val, i
 {
 	jdb_note_store_write(s);
 	flowdb_xact_put_xidless(key, klen, 0, 0, val, vlen);
-	wf_add(key, klen);
 }
 
 void
@@ -455,7 +631,6 @@ jdb_write_delete(const JdbStore *s, const uint8 *key, int klen)
 {
 	jdb_note_store_write(s);
 	flowdb_xact_delete_xidless(key, klen, 0);
-	wf_add(key, klen);
 }
 
 static void

@@ -37,6 +37,13 @@ SELECT pg_temp.err($$SELECT jsondb.put('ai', '{"v": "past 2^53"}')$$);
 SELECT jsondb.create_store('ai2', 'id', true);
 SELECT jsondb.put('ai2', '{"id": {"$number": "Infinity"}}');
 SELECT pg_temp.err($$SELECT jsondb.put('ai2', '{"x": 1}')$$);
+-- a generated key past 10^15 is written into the document exactly (it used
+-- to be rounded to 15 significant digits, unlike the primary key)
+SELECT jsondb.create_store('ai3', 'meta.id', true);
+SELECT jsondb.put('ai3', '{"meta": {"id": 9007199254740990}}');
+SELECT jsondb.put('ai3', '{"v": "last"}');
+SELECT jsondb.get('ai3', '9007199254740991');
+SELECT (jsondb.get('ai3', '9007199254740991') #>> '{meta,id}')::numeric = 9007199254740991 AS exact_key;
 
 -- stores and indexes
 SELECT jsondb.create_store('users', 'id');
