@@ -3,7 +3,9 @@
  *
  * Snapshot.  The first jsondb call of a transaction pins an engine snapshot;
  * every read goes to the transaction's own buffered writes first (xact.c's
- * buffer, so savepoints work), then to that snapshot.  The snapshot is
+ * buffer, so savepoints work; found in O(1) through the own-write index
+ * below, so a transaction's cost stays linear in its size), then to that
+ * snapshot.  The snapshot is
  * released when TopTransactionContext goes away (after the transaction's
  * portals and their iterators), or before the backend detaches.
  *
@@ -123,7 +125,7 @@ typedef struct OwnSlot
 static OwnSlot *ow_slots = NULL;
 static uint32 ow_cap = 0;		/* a power of two */
 static uint32 ow_live = 0;		/* keys in the map */
-static uint32 ow_filled = 0;	/* live + tombstones; kept <= 3/4 of ow_cap */
+static uint32 ow_filled = 0;	/* live + tombstones; kept <= 1/2 of ow_cap */
 static int32 *ow_prev = NULL;
 static int	ow_prev_cap = 0;
 static int	ow_count = 0;
@@ -269,7 +271,7 @@ ow_enter(const FlowdbOp *ops, int i)
 	}
 	if (op->ts != 0)
 		return;
-	if ((ow_filled + 1) * 4 > ow_cap * 3)
+	if ((ow_filled + 1) * 2 > ow_cap)
 		ow_resize();
 	h = hash_bytes(op->key, op->key_len);
 	sl = ow_probe(ops, op->key, op->key_len, h, &found);
@@ -900,6 +902,12 @@ log_changes(int32 store_id, Change *ch, int n, bool watched, const char *store_n
 	uint64		last = 0,
 				first = 1;
 	uint8		mbuf[16];
+	StringInfoData k,
+				v;
+
+	/* one key and one value buffer for all entries (xact.c copies them) */
+	initStringInfo(&k);
+	initStringInfo(&v);
 
 	jdb_store_prefix_of(store_id, prefix);
 	initStringInfo(&meta_key);
@@ -913,22 +921,20 @@ log_changes(int32 store_id, Change *ch, int n, bool watched, const char *store_n
 	for (int i = 0; i < n; i++)
 	{
 		const FlowdbOp *op = &ch[i].op;
-		StringInfoData k,
-					v;
 		uint8		b8[8];
 		uint64		version = 0;
 		const uint8 *pk = op->key + 10;
 		int			pklen = op->key_len - 10;
 
 		last++;
-		initStringInfo(&k);
+		resetStringInfo(&k);
 		appendBinaryStringInfo(&k, (char *) prefix, 9);
 		appendStringInfoChar(&k, 'c');
 		put_be64(b8, last);
 		appendBinaryStringInfo(&k, (char *) b8, 8);
 		if (op->kind == FLOWDB_OP_PUT && op->value_len >= 8)
 			version = get_be64(op->value);
-		initStringInfo(&v);
+		resetStringInfo(&v);
 		appendStringInfoChar(&v, op->kind == FLOWDB_OP_PUT ? 'p' : 'd');
 		put_be64(b8, version);
 		appendBinaryStringInfo(&v, (char *) b8, 8);
@@ -945,7 +951,10 @@ log_changes(int32 store_id, Change *ch, int n, bool watched, const char *store_n
 			escape_json(&payload, store_name);
 			appendStringInfo(&payload, ", \"seq\": " UINT64_FORMAT ", \"key\": %s}", last,
 							 strlen(kt) < 7000 ? kt : "null");
-			Async_Notify(JDB_NOTIFY_CHANNEL, payload.data);
+			Async_Notify(JDB_NOTIFY_CHANNEL, payload.data);	/* copies it */
+			pfree(payload.data);
+			pfree(kt);
+			pfree(kj);
 		}
 	}
 	/*
