@@ -97,7 +97,7 @@ static void frame_records(out_buf *o, const uint8_t *data, size_t size, uint64_t
         i += 3;
         if (len > size - i)
             len = size - i;
-        uint8_t kind = ctl & 3;   /* 1 batch, 2 abort, 0/3 invalid */
+        uint8_t kind = ctl & 3;   /* 1 batch, 2 abort, 3 ingest, 0 invalid */
         uint32_t count = ctl >> 2;
         size_t rec = wal_record_size(len);
         uint8_t *buf = malloc(rec);
@@ -106,7 +106,8 @@ static void frame_records(out_buf *o, const uint8_t *data, size_t size, uint64_t
         wal_encode_record(buf, kind, ctl, *seq, count, data + i, len);
         out_put(o, buf, rec);
         free(buf);
-        bool sane = kind == WAL_RECORD_BATCH || (kind == WAL_RECORD_ABORT && len == 0);
+        bool sane = kind == WAL_RECORD_BATCH || (kind == WAL_RECORD_ABORT && len == 0) ||
+                    (kind == WAL_RECORD_INGEST && len == 8 && count > 0);
         want->broken |= !sane;
         want->records += !want->broken;
         *seq += count;
@@ -143,10 +144,12 @@ static lsm_status on_record(uint8_t kind, uint64_t tag, uint64_t first_seq, uint
 {
     replay_tally *t = arg;
     t->calls++;
-    if (kind != WAL_RECORD_BATCH && kind != WAL_RECORD_ABORT)
+    if (kind != WAL_RECORD_BATCH && kind != WAL_RECORD_ABORT && kind != WAL_RECORD_INGEST)
         __builtin_trap();   /* replay must only deliver known kinds */
     if (kind == WAL_RECORD_ABORT && len != 0)
         __builtin_trap();
+    if (kind == WAL_RECORD_INGEST && (len != 8 || count == 0))
+        __builtin_trap();   /* an INGEST payload is one file number */
     uint32_t ops;
     if (batch_count_ops(payload, len, &ops) == LSM_OK && ops == count)
         batch_iterate(payload, len, visit_entry, &t->sum);
