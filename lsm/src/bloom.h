@@ -1,9 +1,14 @@
 /*
  * bloom.h — the per-table bloom filter over distinct keys.
  *
- * Filter bytes: nbits/8 bytes of bits, then one byte k (probes per key).
- * Probe j of a key with 64-bit hash h tests bit (h1 + j*h2) mod nbits, where
- * h1 = h and h2 = h rotated right by 17 bits, forced odd (double hashing).
+ * Filter bytes: the bits, then one byte: k (probes per key), with
+ * BLOOM_BLOCKED set in the filters this engine writes.
+ *   blocked (written now): the bits are 64-byte blocks; a key with 64-bit
+ *     hash h uses block (h >> 32) * nblocks >> 32, and probe j tests bit
+ *     (h1 + j*h2) mod 512 of it, h1 = low 32 bits of h, h2 = h1 rotated
+ *     right by 17 bits, forced odd: one cache line per probe.
+ *   flat (older tables): probe j tests bit (h1 + j*h2) mod nbits of all the
+ *     bits, h1 = h, h2 = h rotated right by 17 bits, forced odd.
  * k = round(bits_per_key * ln 2), clamped to 1..30.
  *
  * bloom_hash() is exposed so a lookup hashes its key once and probes the
@@ -19,11 +24,12 @@
 #define BLOOM_MIN_BITS_PER_KEY 1u
 #define BLOOM_MAX_BITS_PER_KEY 32u
 #define BLOOM_MAX_PROBES       30u
+#define BLOOM_BLOCKED          0x80u
 
 uint64_t bloom_hash(const void *key, size_t klen);
 /* Probes per key for bits_per_key (1..32). */
 uint32_t bloom_probes(uint32_t bits_per_key);
-/* Filter bytes for nkeys keys (at least 8 bytes of bits + the k byte). */
+/* Filter bytes for nkeys keys (whole 64-byte blocks, at least one, + the k byte). */
 size_t bloom_filter_len(size_t nkeys, uint32_t bits_per_key);
 /* Writes a filter of bloom_filter_len(n, bits_per_key) bytes to out. */
 void bloom_build(const uint64_t *hashes, size_t n, uint32_t bits_per_key, uint8_t *out);
