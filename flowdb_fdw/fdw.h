@@ -8,7 +8,8 @@
  *   fdw_pushdown.c  which WHERE clauses go into the engine scan (decided in
  *                   one place), and turning them into scan bounds at run time.
  *   fdw_plan.c      planner callbacks: sizes, paths (ordered, limited,
- *                   parameterized), plans, direct range deletes.
+ *                   parameterized), count(*) pushed into the scan (upper
+ *                   paths), plans, direct range deletes.
  *   fdw_exec.c      executor callbacks: scans, EXPLAIN, INSERT/UPDATE/DELETE,
  *                   COPY FROM, ANALYZE sampling.
  *
