@@ -269,7 +269,9 @@ typedef struct lsm_iter_stats {
     uint64_t records_returned;
     uint64_t blocks_read;          /* data blocks fetched (cache or disk) */
     uint64_t blocks_skipped_ts;    /* blocks skipped by the time index */
-    uint64_t tables_skipped;       /* tables skipped by key/ts bounds or bloom */
+    uint64_t tables_skipped;       /* tables skipped by key / ts bounds */
+    uint64_t tables_skipped_bloom; /* single-key scans: tables whose bloom
+                                      filter rules the key out */
 } lsm_iter_stats;
 
 /* Lazy iterator in bounded memory.  Snapshot: ro->snapshot, else the state at

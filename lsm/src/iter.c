@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bloom.h"
 #include "db.h"
 #include "merge_heap.h"
 #include "status.h"
@@ -51,6 +52,7 @@ struct lsm_iter {
     lsm_status status;
     iter_counters counters;
     uint64_t tables_skipped;
+    uint64_t tables_skipped_bloom;
     uint64_t bytes_returned;
 };
 
@@ -197,6 +199,22 @@ static bool table_may_overlap(const lsm_iter *it, const table_meta *m)
     return true;
 }
 
+/* A scan of exactly one key may skip tables whose bloom filter rules the
+ * key out (their range tombstones are collected separately, rtombs.c). */
+static bool single_key(const lsm_iter *it)
+{
+    return it->lo.set && it->hi.set && it->lo.inclusive && it->hi.inclusive &&
+           bound_cmp(&it->lo, &it->hi) == 0;
+}
+
+static bool table_may_hold(lsm_iter *it, uint32_t slot, uint64_t hash)
+{
+    table_handle *th;
+    if (table_handle_get(it->db, slot, &it->ro, &th) != LSM_OK)
+        return true; /* opening the source reports the error */
+    return bloom_may_contain(th->filter_ref.data, th->filter_ref.len, hash);
+}
+
 static lsm_status open_sources(lsm_iter *it)
 {
     region_header *h = it->db->hdr;
@@ -207,12 +225,18 @@ static lsm_status open_sources(lsm_iter *it)
     it->heap.reverse = it->reverse;
     if (!it->sources || !it->heap.items)
         return lsm_fail(LSM_NO_MEMORY, "iterator sources");
+    bool one_key = single_key(it);
+    uint64_t hash = one_key ? bloom_hash(it->lo.key, it->lo.len) : 0;
     for (uint32_t i = 0; i < v->n_mem; i++)
         source_init_memtable(&it->sources[it->n_sources++], region_memtable(h, v->mem[i]),
                              it->snap, it->ts_min, it->ts_max, &it->counters);
     for (uint32_t i = 0; i < v->n_tables; i++) {
         if (!table_may_overlap(it, &region_table(h, v->tables[i])->meta)) {
             it->tables_skipped++;
+            continue;
+        }
+        if (one_key && !table_may_hold(it, v->tables[i], hash)) {
+            it->tables_skipped_bloom++;
             continue;
         }
         source_iter *s = &it->sources[it->n_sources++];
@@ -387,6 +411,7 @@ void lsm_iter_get_stats(const lsm_iter *it, lsm_iter_stats *st)
     st->blocks_read = it->counters.blocks_read;
     st->blocks_skipped_ts = it->counters.blocks_skipped_ts;
     st->tables_skipped = it->tables_skipped;
+    st->tables_skipped_bloom = it->tables_skipped_bloom;
 }
 
 void lsm_iter_close(lsm_iter *it)
