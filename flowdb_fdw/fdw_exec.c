@@ -74,6 +74,7 @@ typedef struct FdwScanState
 				blocks_read,
 				blocks_skipped_ts,
 				tables_skipped,
+				tables_skipped_bloom,
 				engine_gets,
 				engine_scans;
 	uint64		deleted;		/* direct range delete */
@@ -99,6 +100,7 @@ collect_stats(FdwScanState *s)
 	s->blocks_read += st.blocks_read;
 	s->blocks_skipped_ts += st.blocks_skipped_ts;
 	s->tables_skipped += st.tables_skipped;
+	s->tables_skipped_bloom += st.tables_skipped_bloom;
 }
 
 static void
@@ -643,6 +645,8 @@ explain_state(FdwScanState *s, ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Blocks Skipped by Time", NULL,
 							   s->blocks_skipped_ts + cur.blocks_skipped_ts, es);
 		ExplainPropertyInteger("Tables Skipped", NULL, s->tables_skipped + cur.tables_skipped, es);
+		ExplainPropertyInteger("Tables Skipped by Bloom", NULL,
+							   s->tables_skipped_bloom + cur.tables_skipped_bloom, es);
 	}
 }
 

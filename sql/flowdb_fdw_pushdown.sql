@@ -24,7 +24,7 @@ CREATE FUNCTION explain_analyze(q text) RETURNS SETOF text LANGUAGE plpgsql AS $
 DECLARE l text;
 BEGIN
     FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || q LOOP
-        RETURN NEXT regexp_replace(l, '(Blocks Read|Blocks Skipped by Time|Tables Skipped|Records Scanned): \d+', '\1: N');
+        RETURN NEXT regexp_replace(l, '(Blocks Read|Blocks Skipped by Time|Tables Skipped by Bloom|Tables Skipped|Records Scanned): \d+', '\1: N');
     END LOOP;
 END $$;
 
