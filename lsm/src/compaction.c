@@ -249,17 +249,12 @@ lsm_status tables_replace(lsm_db *db, const uint32_t *run, uint32_t n, int repla
         e.n_added = 1;
         e.added = &meta;
     }
-    mu_lock(&h->manifest_mu);
-    lsm_status st = manifest_write_edit(db, &e);
-    if (st == LSM_OK) {
-        version_change c;
-        version_change_init(&c);
-        c.replace = run;
-        c.n_replace = n;
-        c.replacement = replacement;
-        version_apply_waiting(db, &c);
-    }
-    mu_unlock(&h->manifest_mu);
+    version_change c;
+    version_change_init(&c);
+    c.replace = run;
+    c.n_replace = n;
+    c.replacement = replacement;
+    lsm_status st = manifest_log_and_apply(db, &e, &c, NULL);
     free(removed);
     return st;
 }

@@ -150,6 +150,11 @@ lsm_status table_build_options(lsm_db *db, sst_options *o);
 lsm_status flush_frozen_if_idle(lsm_db *db, bool *ran);
 lsm_status manifest_handle(lsm_db *db, manifest **out);
 lsm_status manifest_write_edit(lsm_db *db, const manifest_edit *e);
+/* Appends e to the manifest, then applies c to the current version, as one
+ * step under manifest_mu (a manifest rewrite never sees one without the
+ * other); log_number, if given, becomes the region's with them. */
+lsm_status manifest_log_and_apply(lsm_db *db, const manifest_edit *e, const version_change *c,
+                                  const uint64_t *log_number);
 
 /* ---- compaction and GC (compaction.c, gc.c) */
 typedef struct compaction_job {

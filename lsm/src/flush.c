@@ -79,6 +79,25 @@ lsm_status manifest_write_edit(lsm_db *db, const manifest_edit *e)
     return st;
 }
 
+lsm_status manifest_log_and_apply(lsm_db *db, const manifest_edit *e, const version_change *c,
+                                  const uint64_t *log_number)
+{
+    region_header *h = db->hdr;
+    mu_lock(&h->manifest_mu);
+    lsm_status st = manifest_write_edit(db, e);
+    if (st == LSM_OK) {
+        /* The manifest already lists the change: the version must follow. */
+        version_apply_waiting(db, c);
+        if (log_number) {
+            mu_lock(&h->version_mu);
+            h->log_number = *log_number;
+            mu_unlock(&h->version_mu);
+        }
+    }
+    mu_unlock(&h->manifest_mu);
+    return st;
+}
+
 static lsm_status wait_until_resolved(lsm_db *db, uint64_t max_seq)
 {
     region_header *h = db->hdr;
@@ -245,21 +264,11 @@ static lsm_status install_flush(lsm_db *db, uint32_t mi, int slot, bool empty, u
         e.n_added = 1;
         e.added = &meta;
     }
-    mu_lock(&h->manifest_mu);
-    lsm_status st = manifest_write_edit(db, &e);
-    if (st == LSM_OK) {
-        version_change c;
-        version_change_init(&c);
-        c.drop_mem = (int) mi;
-        c.add_table_front = empty ? -1 : slot;
-        /* The manifest already lists the table: the version must follow. */
-        version_apply_waiting(db, &c);
-        mu_lock(&h->version_mu);
-        h->log_number = log_number;
-        mu_unlock(&h->version_mu);
-    }
-    mu_unlock(&h->manifest_mu);
-    return st;
+    version_change c;
+    version_change_init(&c);
+    c.drop_mem = (int) mi;
+    c.add_table_front = empty ? -1 : slot;
+    return manifest_log_and_apply(db, &e, &c, &log_number);
 }
 
 /* Flushes the oldest frozen memtable; *done = false when there was none. */

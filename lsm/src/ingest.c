@@ -292,15 +292,10 @@ lsm_status ingest_install(lsm_db *db, int slot)
     e.next_file_no = h->next_file_no;
     e.n_added = 1;
     e.added = &meta;
-    mu_lock(&h->manifest_mu);
-    lsm_status st = manifest_write_edit(db, &e);
-    if (st == LSM_OK) {
-        version_change c;
-        version_change_init(&c);
-        c.add_table_front = slot;
-        version_apply_waiting(db, &c);
-    }
-    mu_unlock(&h->manifest_mu);
+    version_change c;
+    version_change_init(&c);
+    c.add_table_front = slot;
+    lsm_status st = manifest_log_and_apply(db, &e, &c, NULL);
     if (st == LSM_OK)
         db_wake_maintenance(db); /* one more table: compaction may be due */
     return st;

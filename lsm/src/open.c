@@ -360,14 +360,10 @@ static lsm_status readd_ingested(lsm_db *db, uint64_t file_no)
     e.next_file_no = h->next_file_no;
     e.n_added = 1;
     e.added = &meta;
-    st = manifest_write_edit(db, &e);
-    if (st != LSM_OK)
-        return st;
     version_change c;
     version_change_init(&c);
     c.add_table_front = slot;
-    version_apply_waiting(db, &c);
-    return LSM_OK;
+    return manifest_log_and_apply(db, &e, &c, NULL);
 }
 
 static lsm_status apply_ingest(replay_ctx *c, uint64_t tag, uint64_t first_seq,
