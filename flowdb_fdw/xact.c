@@ -16,7 +16,10 @@
  *               "always" mode) so that after a crash Postgres never hands the
  *               same xid to another transaction, and the commit itself is a
  *               normal synchronous commit.
- *   COMMIT      lsm_write_commit publishes the batch (cannot fail).
+ *   COMMIT      lsm_write_commit publishes the batch.  It fails only when a
+ *               large batch, written as a table of its own, cannot be added
+ *               to the engine's manifest (I/O error): PANIC, and recovery
+ *               installs the table.
  *   ABORT       lsm_write_abort discards a prepared batch.
  * After a crash the worker's recovery keeps a batch iff clog says its xid
  * committed, so a transaction that did not commit in Postgres never appears.

@@ -197,8 +197,13 @@ lsm_status lsm_write(lsm_db *db, lsm_batch *b);
  * Between prepare and commit/abort, readers' visibility horizon cannot pass
  * the batch, so keep that window short.  Commit returns once the horizon
  * covers the batch (waiting for older prepared batches, at most
- * write_wait_ms) and cannot fail.  Prepare rejects a batch that cannot fit
- * in one memtable (LSM_TOO_LARGE).  Write latency covers prepare. */
+ * write_wait_ms).  A batch of any size is accepted: one whose memtable
+ * footprint reaches cfg.ingest_batch_size is written as a table of its own
+ * (sorted) instead of going through the WAL and a memtable.  Commit of a
+ * memtable batch cannot fail; commit of such a table fails only if the
+ * manifest cannot be written (LSM_IO), and the batch then stays in flight
+ * (holding visibility back, its WAL record kept) until a restart's recovery
+ * installs it.  Write latency covers prepare. */
 typedef struct lsm_ticket { uint64_t first_seq; uint32_t count; uint32_t slot; } lsm_ticket;
 lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t);
 lsm_status lsm_write_commit(lsm_db *db, const lsm_ticket *t);
