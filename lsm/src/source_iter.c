@@ -177,6 +177,29 @@ static bool table_decode(source_iter *s)
     return true;
 }
 
+/* Where a forward scan goes on after cur (entry entry_i), which is outside
+ * the ts range: an entry older than ts_min jumps to (key, ts_min) in the
+ * block, one newer than ts_max past the rest of its key — binary searches
+ * instead of decoding every entry of a long series (a time window across
+ * many keys).  Tables hold one entry per (key, ts). */
+static uint32_t skip_out_of_range(source_iter *s)
+{
+    const lsm_entry *e = &s->cur;
+    uint32_t i = s->entry_i + 1;
+    if (e->ts < s->ts_min)
+        i = sst_block_seek(&s->block, e->key, e->key_len, s->ts_min);
+    else if (e->ts > s->ts_max) {
+        i = sst_block_seek(&s->block, e->key, e->key_len, LSM_TS_MAX);
+        const uint8_t *k;
+        uint32_t kl;
+        int64_t ts;
+        if (i < s->block.count && sst_block_key_ts(&s->block, i, &k, &kl, &ts) &&
+            entry_compare_kt(k, kl, ts, e->key, e->key_len, LSM_TS_MAX) == 0)
+            i++; /* (key, LSM_TS_MAX) itself is past ts_max too */
+    }
+    return i > s->entry_i ? i : s->entry_i + 1;
+}
+
 /* From (block_i, entry_i), the first in-range entry going forward. */
 static void table_settle_forward(source_iter *s)
 {
@@ -193,7 +216,7 @@ static void table_settle_forward(source_iter *s)
             s->valid = true;
             return;
         }
-        s->entry_i++;
+        s->entry_i = ts_in_range(s, s->cur.ts) ? s->entry_i + 1 : skip_out_of_range(s);
     }
 }
 
