@@ -177,27 +177,33 @@ static bool memtables_touch(lsm_db *db, const ingest_run *r, bool *active)
 
 lsm_status ingest_make_room(lsm_db *db, const ingest_run *r)
 {
+    region_header *h = db->hdr;
     if (!r->lo)
         return LSM_OK; /* nothing but empty ranges */
+    int64_t deadline = mono_ms() + h->cfg.write_wait_ms;
+    lsm_status st = LSM_OK;
     bool active;
-    if (!memtables_touch(db, r, &active))
-        return LSM_OK;
-    /* After the switch only frozen memtables can touch the run: nobody else
-     * writes while write_mu is held. */
-    lsm_status st = active ? db_switch_memtable(db) : LSM_OK;
-    int64_t deadline = mono_ms() + db->hdr->cfg.write_wait_ms;
     while (st == LSM_OK && memtables_touch(db, r, &active)) {
         if (mono_ms() >= deadline)
             return lsm_fail(LSM_BUSY, "ingest: waited %u ms for the flush of memtables holding "
-                            "keys of the batch", db->hdr->cfg.write_wait_ms);
+                            "keys of the batch", h->cfg.write_wait_ms);
+        if (active && (st = db_switch_memtable(db)) != LSM_OK)
+            break;
         /* write_mu is held, so flush_mu may be tried but not waited for
-         * (lock order); a flush may also wait for another ingest. */
+         * (lock order). */
         bool ran;
         st = flush_frozen_if_idle(db, &ran);
         if (st == LSM_OK && !ran)
             db_wake_maintenance(db);
-        if (st == LSM_OK && memtables_touch(db, r, &active))
-            usleep(1000);
+        if (st != LSM_OK || !memtables_touch(db, r, &active))
+            break;
+        /* The flush waits for something: a prepared batch to resolve, whose
+         * abort needs write_mu, or another ingest.  Wait without write_mu;
+         * writers that slip in meanwhile have lower seqs than this batch
+         * will get, so the loop checks their memtable again. */
+        mu_unlock(&h->write_mu);
+        usleep(1000);
+        mu_lock(&h->write_mu);
     }
     return st;
 }

@@ -33,7 +33,8 @@ lsm_status ingest_sort(const lsm_batch *b, ingest_run *r);
 void ingest_run_free(ingest_run *r);
 
 /* write_mu held: freezes and flushes the memtables holding keys in the
- * run's range, so none holds an older version of them. */
+ * run's range, so none holds an older version of them.  Returns with
+ * write_mu held, but may release it while it waits for a flush. */
 lsm_status ingest_make_room(lsm_db *db, const ingest_run *r);
 
 /* Writes the run as an SST with seqs first_seq + op index (fsync'd, the
