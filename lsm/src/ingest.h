@@ -41,7 +41,8 @@ lsm_status ingest_make_room(lsm_db *db, const ingest_run *r);
  * directory too); *slot = its table slot, not yet in any version. */
 lsm_status ingest_build(lsm_db *db, const ingest_run *r, uint64_t first_seq, int *slot);
 
-/* Commit: the manifest lists the table, then it is the newest table. */
+/* Commit (and recovery of a kept INGEST): the manifest lists the table,
+ * then it is the newest table. */
 lsm_status ingest_install(lsm_db *db, int slot);
 /* Abort: removes the file and frees the slot. */
 void ingest_discard(lsm_db *db, int slot);

@@ -30,6 +30,7 @@
 #include "batch.h"
 #include "coding.h"
 #include "db.h"
+#include "ingest.h"
 #include "status.h"
 #include "wal.h"
 
@@ -355,15 +356,7 @@ static lsm_status readd_ingested(lsm_db *db, uint64_t file_no)
     if (slot < 0)
         return lsm_fail(LSM_BUSY, "recovery: all %u table slots are in use", h->cfg.max_tables);
     region_table(h, (uint32_t) slot)->meta = meta;
-    manifest_edit e = {0};
-    e.has_next_file_no = true;
-    e.next_file_no = h->next_file_no;
-    e.n_added = 1;
-    e.added = &meta;
-    version_change c;
-    version_change_init(&c);
-    c.add_table_front = slot;
-    return manifest_log_and_apply(db, &e, &c, NULL);
+    return ingest_install(db, slot); /* as its commit would have */
 }
 
 static lsm_status apply_ingest(replay_ctx *c, uint64_t tag, uint64_t first_seq,

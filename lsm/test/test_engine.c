@@ -13,15 +13,8 @@ static int64_t test_clock(void *arg) { (void) arg; return fake_now; }
 static lsm_db *open_db(const char *dir, lsm_config *cfg_out)
 {
     lsm_config cfg;
-    lsm_config_defaults(&cfg);
-    snprintf(cfg.dir, sizeof cfg.dir, "%s", dir);
-    cfg.memtable_size = 1 << 20;
-    cfg.block_cache_size = 4 << 20;
-    cfg.index_cache_size = 2 << 20;
+    test_small_config(&cfg, dir);
     cfg.block_size = 512;
-    cfg.max_tables = 64;
-    cfg.max_snapshots = 16;
-    cfg.write_wait_ms = 5000;
     if (cfg_out)
         *cfg_out = cfg;
     lsm_open_options o = {.clock = test_clock};
@@ -264,13 +257,7 @@ static void test_missing_manifest(const char *dir)
     snprintf(saved, sizeof saved, "%s.saved", path);
     CHECK(rename(path, saved) == 0);
     lsm_config cfg;
-    lsm_config_defaults(&cfg);
-    snprintf(cfg.dir, sizeof cfg.dir, "%s", dir);
-    cfg.memtable_size = 1 << 20;
-    cfg.block_cache_size = 4 << 20;
-    cfg.index_cache_size = 2 << 20;
-    cfg.max_tables = 64;
-    cfg.max_snapshots = 16;
+    test_small_config(&cfg, dir);
     CHECK_STATUS(lsm_open(&cfg, NULL, 0, NULL, &db), LSM_CORRUPT);
     CHECK(strstr(lsm_errmsg(), "MANIFEST") != NULL);
     CHECK(rename(saved, path) == 0);

@@ -12,14 +12,8 @@
 static lsm_db *open_db(const char *dir, lsm_tag_filter_fn filter)
 {
     lsm_config cfg;
-    lsm_config_defaults(&cfg);
-    snprintf(cfg.dir, sizeof cfg.dir, "%s", dir);
-    cfg.memtable_size = 1 << 20;
-    cfg.block_cache_size = 4 << 20;
-    cfg.index_cache_size = 2 << 20;
+    test_small_config(&cfg, dir);
     cfg.block_size = 1024;
-    cfg.max_tables = 64;
-    cfg.write_wait_ms = 5000;
     lsm_open_options o = {.tag_filter = filter};
     lsm_db *db = NULL;
     CHECK_OK(lsm_open(&cfg, NULL, 0, &o, &db));

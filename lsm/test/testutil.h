@@ -51,6 +51,20 @@ static inline int test_report(const char *name)
     return test_failed ? 1 : 0;
 }
 
+/* Defaults scaled down for tests: 1 MiB memtables, small caches, few
+ * table and snapshot slots, a 5 s back-pressure wait. */
+static inline void test_small_config(lsm_config *cfg, const char *dir)
+{
+    lsm_config_defaults(cfg);
+    snprintf(cfg->dir, sizeof cfg->dir, "%s", dir);
+    cfg->memtable_size = 1 << 20;
+    cfg->block_cache_size = 4 << 20;
+    cfg->index_cache_size = 2 << 20;
+    cfg->max_tables = 64;
+    cfg->max_snapshots = 16;
+    cfg->write_wait_ms = 5000;
+}
+
 /* A fresh empty directory under $TMPDIR (or /tmp); path written to buf. */
 static inline void test_tempdir(char *buf, size_t len, const char *tag)
 {
