@@ -9,8 +9,10 @@
  * So both operations only touch the buffer's tail.
  *
  * Commit protocol (two-phase, against the engine's WAL):
- *   PRE_COMMIT  one lsm_batch tagged with the FullTransactionId is written
- *               with lsm_write_prepare: in the engine WAL (synced in
+ *   PRE_COMMIT  the buffered writes, tagged with the FullTransactionId, are
+ *               prepared with lsm_write_prepare_ops (a large transaction
+ *               is written as a table straight from the buffer; a small
+ *               one as one batch): in the engine WAL (synced in
  *               "always" mode) but invisible.  Before that, a small Postgres
  *               WAL record carrying the xid is written (and flushed in
  *               "always" mode) so that after a crash Postgres never hands the
@@ -244,30 +246,37 @@ flowdb_xact_ops(int *n)
 
 /* ---------------------------------------------------------- commit path */
 
-static lsm_status
-fill_batch(lsm_batch *b)
+/*
+ * The buffered writes as the engine's in-place ops.  They point into the
+ * buffer, so a large transaction goes to the engine without being encoded
+ * into a batch first (the engine sorts and writes it as a table).
+ */
+static lsm_write_op *
+engine_ops(void)
 {
-	lsm_status	st = LSM_OK;
+	lsm_write_op *w = MemoryContextAllocHuge(TopTransactionContext,
+											 Max(nops, 1) * sizeof(lsm_write_op));
 
-	for (int i = 0; i < nops && st == LSM_OK; i++)
+	for (int i = 0; i < nops; i++)
 	{
 		const FlowdbOp *op = &ops[i];
 
 		switch (op->kind)
 		{
 			case FLOWDB_OP_PUT:
-				st = lsm_batch_put_expiring(b, op->key, op->key_len, op->ts, op->expire_at,
-											op->value, op->value_len);
+				w[i] = (lsm_write_op) {LSM_OP_PUT, op->key, op->key_len, op->value,
+					op->value_len, op->ts, op->expire_at};
 				break;
 			case FLOWDB_OP_DELETE:
-				st = lsm_batch_delete(b, op->key, op->key_len, op->ts);
+				w[i] = (lsm_write_op) {LSM_OP_DELETE, op->key, op->key_len, NULL, 0, op->ts, 0};
 				break;
 			case FLOWDB_OP_DELETE_RANGE:
-				st = lsm_batch_delete_range(b, op->key, op->key_len, op->end, op->end_len);
+				w[i] = (lsm_write_op) {LSM_OP_DELETE_RANGE, op->key, op->key_len, op->end,
+					op->end_len, 0, 0};
 				break;
 		}
 	}
-	return st;
+	return w;
 }
 
 /* Make the xid durable in Postgres' WAL before the engine batch can be. */
@@ -289,6 +298,7 @@ prepare_batch(void)
 	lsm_db	   *db = flowdb_db();
 	lsm_status	st;
 	bool		tagged;
+	lsm_write_op *w;
 
 	if (batch == NULL && (batch = lsm_batch_new()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("flowdb: out of memory for a write batch")));
@@ -296,16 +306,13 @@ prepare_batch(void)
 	if (IsolationIsSerializable())
 		(void) GetTopFullTransactionId();	/* SSI may still fail the commit */
 	tagged = FullTransactionIdIsValid(GetTopFullTransactionIdIfAny());
-	lsm_batch_clear(batch);
-	lsm_batch_set_tag(batch, tagged ? U64FromFullTransactionId(GetTopFullTransactionId()) : 0);
-	lsm_batch_set_ttl(batch, 0);	/* expire_at is always explicit; 0 = never */
-	st = fill_batch(batch);
-	if (st != LSM_OK)
-		flowdb_raise(st, "building the commit batch");
-
+	w = engine_ops();
 	if (tagged)
 		log_xid_for_engine();
-	st = lsm_write_prepare(db, batch, &ticket);
+	st = lsm_write_prepare_ops(db, w, nops,
+							   tagged ? U64FromFullTransactionId(GetTopFullTransactionId()) : 0,
+							   batch, &ticket);
+	pfree(w);
 	if (st != LSM_OK)
 		flowdb_raise(st, "writing the transaction to the engine WAL");
 	prepared = true;

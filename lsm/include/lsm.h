@@ -209,6 +209,28 @@ lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t);
 lsm_status lsm_write_commit(lsm_db *db, const lsm_ticket *t);
 lsm_status lsm_write_abort(lsm_db *db, const lsm_ticket *t);
 
+/* One write given in place to lsm_write_prepare_ops: the operations of
+ * lsm_batch_put_expiring, lsm_batch_delete and lsm_batch_delete_range, with
+ * the same limits.  expire_at is absolute Unix seconds, 0 = never (the
+ * default TTL does not apply).  For LSM_OP_DELETE_RANGE, key is the start
+ * and value the exclusive end. */
+typedef enum lsm_op_kind { LSM_OP_PUT = 1, LSM_OP_DELETE, LSM_OP_DELETE_RANGE } lsm_op_kind;
+typedef struct lsm_write_op {
+    lsm_op_kind kind;
+    const void *key;   size_t key_len;
+    const void *value; size_t value_len;
+    int64_t ts, expire_at;
+} lsm_write_op;
+
+/* lsm_write_prepare of the ops [0, n) in order, tagged like
+ * lsm_batch_set_tag.  A transaction large enough to be written as a table is
+ * sorted and written straight from the caller's memory (it need not stay
+ * valid after return); a smaller one is encoded into *scratch (cleared
+ * first; reusable) and prepared as that batch.  Either way the result is
+ * what the same ops in one batch would give. */
+lsm_status lsm_write_prepare_ops(lsm_db *db, const lsm_write_op *ops, size_t n, uint64_t tag,
+                                 lsm_batch *scratch, lsm_ticket *t);
+
 /* ------------------------------------------------------------------ reads */
 
 typedef struct lsm_snapshot lsm_snapshot;

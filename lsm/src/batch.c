@@ -332,3 +332,64 @@ void batch_resolve_expiry(lsm_batch *b, int64_t now, int64_t default_ttl_secs)
         b->unresolved--;
     }
 }
+
+/* ------------------------------------------------------ ops given in place */
+
+lsm_status batch_check_op(const lsm_write_op *op, size_t op_index)
+{
+    lsm_status st;
+    switch (op->kind) {
+    case LSM_OP_PUT:
+        if ((st = check_key("key", op->key, op->key_len)) != LSM_OK)
+            break;
+        if (op->value_len > LSM_MAX_VALUE_SIZE)
+            st = lsm_fail(LSM_TOO_LARGE, "batch: value of %zu bytes exceeds LSM_MAX_VALUE_SIZE (%u)",
+                          op->value_len, LSM_MAX_VALUE_SIZE);
+        else if (op->value_len && !op->value)
+            st = lsm_fail(LSM_INVALID, "batch: value is NULL");
+        else if (op->expire_at < 0)
+            st = lsm_fail(LSM_INVALID, "batch: expire_at %lld is negative",
+                          (long long) op->expire_at);
+        break;
+    case LSM_OP_DELETE:
+        st = check_key("key", op->key, op->key_len);
+        break;
+    case LSM_OP_DELETE_RANGE:
+        if ((st = check_key("range start", op->key, op->key_len)) == LSM_OK &&
+            (st = check_key("range end", op->value, op->value_len)) == LSM_OK &&
+            key_compare(op->key, op->key_len, op->value, op->value_len) >= 0)
+            st = lsm_fail(LSM_INVALID, "batch: delete_range start must sort before end");
+        break;
+    default:
+        st = lsm_fail(LSM_INVALID, "batch: op %zu has unknown kind %d", op_index, (int) op->kind);
+    }
+    return st;
+}
+
+size_t batch_op_bound(const lsm_write_op *op)
+{
+    return BATCH_OP_OVERHEAD + op->key_len + op->value_len;
+}
+
+lsm_status batch_append_ops(lsm_batch *b, const lsm_write_op *ops, size_t n)
+{
+    lsm_status st = LSM_OK;
+    for (size_t i = 0; i < n && st == LSM_OK; i++) {
+        const lsm_write_op *op = &ops[i];
+        switch (op->kind) {
+        case LSM_OP_PUT:
+            st = lsm_batch_put_expiring(b, op->key, op->key_len, op->ts, op->expire_at,
+                                        op->value, op->value_len);
+            break;
+        case LSM_OP_DELETE:
+            st = lsm_batch_delete(b, op->key, op->key_len, op->ts);
+            break;
+        case LSM_OP_DELETE_RANGE:
+            st = lsm_batch_delete_range(b, op->key, op->key_len, op->value, op->value_len);
+            break;
+        default:
+            st = batch_check_op(op, i);
+        }
+    }
+    return st;
+}

@@ -73,6 +73,15 @@ lsm_status batch_count_ops(const uint8_t *body, size_t len, uint32_t *count);
  */
 void batch_resolve_expiry(lsm_batch *b, int64_t now, int64_t default_ttl_secs);
 
+/* Ops given in place (lsm_write_prepare_ops).  batch_check_op applies the
+ * limits lsm_batch_* apply when an op is added (op_index names it in the
+ * message); batch_op_bound is an upper bound of its encoded size;
+ * batch_append_ops adds ops[0, n) to b with expiries as given (0 = never
+ * needs ttl_secs 0 on b). */
+lsm_status batch_check_op(const lsm_write_op *op, size_t op_index);
+size_t batch_op_bound(const lsm_write_op *op);
+lsm_status batch_append_ops(lsm_batch *b, const lsm_write_op *ops, size_t n);
+
 static inline const uint8_t *batch_body(const lsm_batch *b) { return b->buf; }
 static inline size_t batch_body_len(const lsm_batch *b) { return b->len; }
 static inline uint32_t batch_op_count(const lsm_batch *b) { return b->count; }

@@ -105,24 +105,65 @@ static void note_bounds(ingest_run *r)
     r->hi_len = hi_len;
 }
 
-lsm_status ingest_sort(const lsm_batch *b, ingest_run *r)
+static lsm_status run_alloc(ingest_run *r, size_t n)
 {
     memset(r, 0, sizeof *r);
-    r->points = malloc((b->count ? b->count : 1) * sizeof *r->points);
-    r->ranges = malloc((b->count ? b->count : 1) * sizeof *r->ranges);
+    r->points = malloc((n ? n : 1) * sizeof *r->points);
+    r->ranges = malloc((n ? n : 1) * sizeof *r->ranges);
     if (!r->points || !r->ranges) {
         ingest_run_free(r);
-        return lsm_fail(LSM_NO_MEMORY, "ingest: sorting %u ops", b->count);
+        return lsm_fail(LSM_NO_MEMORY, "ingest: sorting %zu ops", n);
     }
-    lsm_status st = batch_iterate(b->buf, b->len, collect_entry, r);
-    if (st != LSM_OK) {
-        ingest_run_free(r);
-        return st;
-    }
+    return LSM_OK;
+}
+
+static void run_order(ingest_run *r)
+{
     if (!in_table_order(r->points, r->n_points))
         qsort(r->points, r->n_points, sizeof *r->points, table_order);
     note_bounds(r);
-    return LSM_OK;
+}
+
+lsm_status ingest_sort(const lsm_batch *b, ingest_run *r)
+{
+    lsm_status st = run_alloc(r, b->count);
+    if (st == LSM_OK && (st = batch_iterate(b->buf, b->len, collect_entry, r)) != LSM_OK)
+        ingest_run_free(r);
+    if (st == LSM_OK)
+        run_order(r);
+    return st;
+}
+
+static uint8_t op_entry_type(lsm_op_kind kind)
+{
+    return kind == LSM_OP_PUT      ? ENTRY_PUT
+           : kind == LSM_OP_DELETE ? ENTRY_DELETE
+                                   : ENTRY_RANGE_DELETE;
+}
+
+lsm_status ingest_sort_ops(const lsm_write_op *ops, size_t n, ingest_run *r)
+{
+    if (n > UINT32_MAX)
+        return lsm_fail(LSM_TOO_LARGE, "write: more than %u operations", UINT32_MAX);
+    lsm_status st = run_alloc(r, n);
+    for (size_t i = 0; i < n && st == LSM_OK; i++) {
+        const lsm_write_op *op = &ops[i];
+        if ((st = batch_check_op(op, i)) != LSM_OK)
+            break;
+        lsm_entry e = {
+            .key = op->key, .key_len = (uint32_t) op->key_len, .type = op_entry_type(op->kind),
+            .ts = op->kind == LSM_OP_DELETE_RANGE ? 0 : op->ts,
+            .expire_at = op->kind == LSM_OP_PUT ? op->expire_at : 0,
+            .value = op->kind == LSM_OP_DELETE ? NULL : op->value,
+            .value_len = op->kind == LSM_OP_DELETE ? 0 : (uint32_t) op->value_len,
+        };
+        st = collect_entry(&e, r);
+    }
+    if (st != LSM_OK)
+        ingest_run_free(r);
+    else
+        run_order(r);
+    return st;
 }
 
 void ingest_run_free(ingest_run *r)

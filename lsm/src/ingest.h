@@ -14,8 +14,8 @@
 
 typedef struct lsm_db lsm_db;
 
-/* A batch's ops in table order.  Entries are slices of the batch, which
- * must outlive the run; their seq is the op's index in the batch. */
+/* A batch's ops in table order.  Entries are slices of the batch (or of the
+ * caller's ops), which must outlive the run; their seq is the op's index in the batch. */
 typedef struct ingest_run {
     lsm_entry *points;        /* PUT / DELETE, (key, ts) asc, later op first */
     size_t n_points;
@@ -30,6 +30,9 @@ typedef struct ingest_run {
 bool ingest_wanted(const region_header *h, size_t arena_bound);
 
 lsm_status ingest_sort(const lsm_batch *b, ingest_run *r);
+/* The same for ops given in place (validated like batch ops); the entries
+ * are slices of the caller's memory. */
+lsm_status ingest_sort_ops(const lsm_write_op *ops, size_t n, ingest_run *r);
 void ingest_run_free(ingest_run *r);
 
 /* write_mu held: freezes and flushes the memtables holding keys in the

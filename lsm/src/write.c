@@ -371,38 +371,35 @@ static lsm_status maybe_roll_segment(lsm_db *db)
     return wal_start_segment(db, current_wal_seg(h) + 1);
 }
 
-static void note_written(region_header *h, const lsm_batch *b, uint64_t t0)
+static void note_written(region_header *h, uint32_t count, size_t bytes, uint64_t t0)
 {
-    atomic_fetch_add(&h->stats.records_written, b->count);
-    atomic_fetch_add(&h->stats.bytes_written, b->len);
+    atomic_fetch_add(&h->stats.records_written, count);
+    atomic_fetch_add(&h->stats.bytes_written, bytes);
     histogram_record(&h->stats.write_latency, mono_us() - t0);
 }
 
-/* The INGEST form of prepare (ingest.c): sort outside the locks; under
+/* The INGEST form of prepare (ingest.c), for a run sorted outside the
+ * locks (count ops, `bytes` their encoded size, for the statistics): under
  * write_mu make room, reserve seqs, build the table and log its number, so
  * the WAL stays in seq order.  The in-flight slot remembers the table. */
-static lsm_status prepare_ingest(lsm_db *db, lsm_batch *b, lsm_ticket *t, uint64_t t0)
+static lsm_status prepare_ingest(lsm_db *db, const ingest_run *run, uint32_t count, uint64_t tag,
+                                 size_t bytes, lsm_ticket *t, uint64_t t0)
 {
     region_header *h = db->hdr;
-    ingest_run run;
-    lsm_status st = ingest_sort(b, &run);
-    if (st != LSM_OK) {
-        memset(t, 0, sizeof *t);
-        return st;
-    }
+    lsm_status st;
     bool reserved = false, logged = false;
     int slot = -1;
     uint64_t lsn = 0;
     mu_lock(&h->write_mu);
-    st = ingest_make_room(db, &run);
-    if (st == LSM_OK && (st = reserve_seqs(db, b->count, t)) == LSM_OK)
+    st = ingest_make_room(db, run);
+    if (st == LSM_OK && (st = reserve_seqs(db, count, t)) == LSM_OK)
         reserved = true;
     if (st == LSM_OK)
-        st = ingest_build(db, &run, t->first_seq, &slot);
+        st = ingest_build(db, run, t->first_seq, &slot);
     if (st == LSM_OK) {
         uint8_t payload[8];
         put_u64(payload, region_table(h, (uint32_t) slot)->meta.file_no);
-        st = append_wal_record(db, WAL_RECORD_INGEST, b->tag, t->first_seq, b->count, payload,
+        st = append_wal_record(db, WAL_RECORD_INGEST, tag, t->first_seq, count, payload,
                                sizeof payload, &lsn);
     }
     if (st == LSM_OK) {
@@ -415,7 +412,6 @@ static lsm_status prepare_ingest(lsm_db *db, lsm_batch *b, lsm_ticket *t, uint64
         st = maybe_roll_segment(db);
     }
     mu_unlock(&h->write_mu);
-    ingest_run_free(&run);
 
     if (st == LSM_OK && h->cfg.sync_mode == LSM_SYNC_ALWAYS)
         st = wal_group_sync(db, lsn);
@@ -429,7 +425,7 @@ static lsm_status prepare_ingest(lsm_db *db, lsm_batch *b, lsm_ticket *t, uint64
         memset(t, 0, sizeof *t);
         return st;
     }
-    note_written(h, b, t0);
+    note_written(h, count, bytes, t0);
     atomic_fetch_add(&h->stats.ingests, 1);
     return LSM_OK;
 }
@@ -444,8 +440,14 @@ lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t)
     uint64_t t0 = mono_us();
     batch_resolve_expiry(b, db_now_secs(db), h->cfg.default_ttl_secs);
     size_t need = batch_arena_bound(b);
-    if (ingest_wanted(h, need))
-        return prepare_ingest(db, b, t, t0);
+    if (ingest_wanted(h, need)) {
+        ingest_run run;
+        if ((st = ingest_sort(b, &run)) != LSM_OK)
+            return st;
+        st = prepare_ingest(db, &run, b->count, b->tag, b->len, t, t0);
+        ingest_run_free(&run);
+        return st;
+    }
     uint64_t lsn = 0;
     bool logged = false;
 
@@ -480,8 +482,38 @@ lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t)
         memset(t, 0, sizeof *t);
         return st;
     }
-    note_written(h, b, t0);
+    note_written(h, b->count, b->len, t0);
     return LSM_OK;
+}
+
+lsm_status lsm_write_prepare_ops(lsm_db *db, const lsm_write_op *ops, size_t n, uint64_t tag,
+                                 lsm_batch *scratch, lsm_ticket *t)
+{
+    memset(t, 0, sizeof *t);
+    if (!db || !scratch || (n && !ops))
+        return lsm_fail(LSM_INVALID, "write: NULL database, ops or scratch batch");
+    if (n == 0)
+        return LSM_OK;
+    if (atomic_load(&db->hdr->state) != REGION_READY)
+        return lsm_fail(LSM_CLOSED, "engine is not open");
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += batch_op_bound(&ops[i]);
+    if (!ingest_wanted(db->hdr, bytes + n * memtable_entry_cost(0, 0))) {
+        lsm_batch_clear(scratch);
+        lsm_batch_set_tag(scratch, tag);
+        lsm_batch_set_ttl(scratch, 0);  /* expire_at 0 = never */
+        lsm_status st = batch_append_ops(scratch, ops, n);
+        return st == LSM_OK ? lsm_write_prepare(db, scratch, t) : st;
+    }
+    uint64_t t0 = mono_us();
+    ingest_run run;
+    lsm_status st = ingest_sort_ops(ops, n, &run);
+    if (st != LSM_OK)
+        return st;
+    st = prepare_ingest(db, &run, (uint32_t) n, tag, bytes, t, t0);
+    ingest_run_free(&run);
+    return st;
 }
 
 lsm_status lsm_write_commit(lsm_db *db, const lsm_ticket *t)

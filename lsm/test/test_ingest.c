@@ -191,6 +191,94 @@ static void test_deletes_in_batch(const char *dir)
     CHECK_OK(lsm_close(db));
 }
 
+/* The ops of big_batch(gen) given in place, keys and values in *store. */
+static lsm_write_op *big_ops(int gen, size_t extra, char (**store)[176], size_t *n)
+{
+    lsm_write_op *ops = calloc(N_KEYS + N_KEYS / 7 + 1 + extra, sizeof *ops);
+    char(*buf)[176] = calloc(N_KEYS + N_KEYS / 7 + 1, sizeof *buf);
+    size_t k = 0;
+    for (int j = 0; j < N_KEYS; j++) {
+        int i = (int) (((uint64_t) j * 7919) % N_KEYS);
+        for (int pass = i % 7 == 0 ? 0 : 1; pass < 2; pass++, k++) {
+            size_t vlen;
+            key_of(i, buf[k]);
+            value_of(i, pass == 0 ? gen + 100 : gen, buf[k] + 16, &vlen);
+            ops[k] = (lsm_write_op) {LSM_OP_PUT, buf[k], strlen(buf[k]), buf[k] + 16, vlen, 1, 0};
+        }
+    }
+    *store = buf;
+    *n = k;
+    return ops;
+}
+
+static lsm_status prepare_commit_ops(lsm_db *db, const lsm_write_op *ops, size_t n)
+{
+    lsm_batch *scratch = lsm_batch_new();
+    lsm_ticket t;
+    lsm_status st = lsm_write_prepare_ops(db, ops, n, 0, scratch, &t);
+    if (st == LSM_OK)
+        st = lsm_write_commit(db, &t);
+    lsm_batch_free(scratch);
+    return st;
+}
+
+/* lsm_write_prepare_ops gives what the same ops in a batch give, on both
+ * paths (a table of its own, or the memtable), and checks ops like a batch. */
+static void test_ops_in_place(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    lsm_batch *b = big_batch(1);
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+    char(*store)[176];
+    size_t n;
+    lsm_write_op *ops = big_ops(2, 3, &store, &n);
+    char v[160];
+    size_t vlen;
+    value_of(150, 5, v, &vlen);
+    ops[n++] = (lsm_write_op) {LSM_OP_DELETE, "key000010", 9, NULL, 0, 1, 0};
+    ops[n++] = (lsm_write_op) {LSM_OP_DELETE_RANGE, "key000100", 9, "key000200", 9, 0, 0};
+    ops[n++] = (lsm_write_op) {LSM_OP_PUT, "key000150", 9, v, vlen, 1, 0};
+    CHECK_OK(prepare_commit_ops(db, ops, n));
+    memset(store, 0, (N_KEYS + N_KEYS / 7 + 1) * sizeof *store); /* no longer needed */
+    lsm_stats stats;
+    CHECK_OK(lsm_get_stats(db, &stats));
+    CHECK(stats.ingests == 2);
+    CHECK(get_gen(db, NULL, 10) == -1 && get_gen(db, NULL, 100) == -1);
+    CHECK(get_gen(db, NULL, 150) == 5 && get_gen(db, NULL, 200) == 2);
+    CHECK(get_gen(db, NULL, 7) == 2); /* put twice: the later op won */
+    CHECK(scan_count(db, NULL) == N_KEYS - 1 - 100 + 1);
+    free(ops);
+    free(store);
+
+    /* a few ops: the memtable path, expiry as given */
+    value_of(10, 9, v, &vlen);
+    lsm_write_op few[] = {
+        {LSM_OP_PUT, "key000010", 9, v, vlen, 1, 0},
+        {LSM_OP_PUT, "key000011", 9, v, vlen, 1, 1}, /* expired long ago */
+        {LSM_OP_DELETE, "key000012", 9, NULL, 0, 1, 0},
+    };
+    CHECK_OK(prepare_commit_ops(db, few, 3));
+    CHECK_OK(lsm_get_stats(db, &stats));
+    CHECK(stats.ingests == 2 && stats.memtable_records == 3);
+    CHECK(get_gen(db, NULL, 10) == 9 && get_gen(db, NULL, 11) == -1 && get_gen(db, NULL, 12) == -1);
+
+    /* bad ops are refused like batch ops, and nothing is written */
+    lsm_write_op bad[][2] = {
+        {{LSM_OP_PUT, "key000013", 9, v, vlen, 1, 0}, {LSM_OP_PUT, "", 0, v, vlen, 1, 0}},
+        {{LSM_OP_PUT, "key000013", 9, v, vlen, 1, 0}, {LSM_OP_DELETE_RANGE, "b", 1, "a", 1, 0, 0}},
+        {{LSM_OP_PUT, "key000013", 9, v, vlen, 1, 0}, {LSM_OP_PUT, "k", 1, v, vlen, 1, -5}},
+        {{LSM_OP_PUT, "key000013", 9, v, vlen, 1, 0}, {(lsm_op_kind) 9, "k", 1, NULL, 0, 1, 0}},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(prepare_commit_ops(db, bad[i], 2) == LSM_INVALID);
+    CHECK(get_gen(db, NULL, 13) == 2);
+    CHECK_OK(lsm_close(db));
+    db = open_db(dir, NULL);
+    CHECK(get_gen(db, NULL, 150) == 5 && get_gen(db, NULL, 10) == 9 && get_gen(db, NULL, 100) == -1);
+    CHECK_OK(lsm_close(db));
+}
+
 static void test_snapshot_and_abort(const char *dir)
 {
     lsm_db *db = open_db(dir, NULL);
@@ -281,7 +369,7 @@ int main(void)
 {
     char dir[256];
     void (*tests[])(const char *) = {test_larger_than_memtable, test_overlap_and_order,
-                                     test_deletes_in_batch, test_snapshot_and_abort,
+                                     test_deletes_in_batch, test_ops_in_place, test_snapshot_and_abort,
                                      test_crash_recovery};
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         test_tempdir(dir, sizeof dir, "ingest");
