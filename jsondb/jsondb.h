@@ -164,6 +164,9 @@ extern FlowdbOwnWrite jdb_own_lookup(const uint8 *key, int klen, const FlowdbOp 
 /* The same without the copy: *val is valid until the next jdb_read* call
  * (or the next buffered write); for readers that copy or decode at once. */
 extern bool jdb_read_view(const uint8 *key, int klen, const uint8 **val, int *vlen, bool track);
+#define JDB_READ_MANY_MAX 64
+extern void jdb_read_view_many(int n, const uint8 *const *keys, const int *klens,
+							   const uint8 **vals, int *vlens, bool *present);
 /* Read the latest committed value (ignoring the snapshot and own writes). */
 extern bool jdb_read_latest(const uint8 *key, int klen, uint8 **val, int *vlen);
 /* Record that the snapshot showed (val, vlen) or absence for key. */

@@ -387,6 +387,88 @@ fetch_doc(JdbStore *s, StringInfo dk, const uint8 *pk, int pklen, StringInfo doc
 }
 
 /*
+ * Index entries whose documents are read together (jdb_read_view_many).
+ * The batch starts small and doubles up to JDB_READ_MANY_MAX, so a scan
+ * that stops early (a LIMIT) reads few documents it does not use.
+ */
+typedef struct PendingRows
+{
+	int			n;
+	int			cap;
+	StringInfoData bytes;		/* index keys and pks of the batch */
+	int			ik_at[JDB_READ_MANY_MAX],
+				ik_len[JDB_READ_MANY_MAX],
+				pk_at[JDB_READ_MANY_MAX],
+				pk_len[JDB_READ_MANY_MAX];
+} PendingRows;
+
+static void
+pending_add(PendingRows *p, const uint8 *ik, int iklen, const uint8 *pk, int pklen)
+{
+	p->ik_at[p->n] = p->bytes.len;
+	p->ik_len[p->n] = iklen;
+	appendBinaryStringInfo(&p->bytes, (const char *) ik, iklen);
+	p->pk_at[p->n] = p->bytes.len;
+	p->pk_len[p->n] = pklen;
+	appendBinaryStringInfo(&p->bytes, (const char *) pk, pklen);
+	p->n++;
+}
+
+/*
+ * Reads the pending rows' documents and visits them in order (each read
+ * recorded for OCC as it is used); false if visit stopped the scan.
+ */
+static bool
+pending_visit(JdbStore *s, PendingRows *p, JdbIndexVisit visit, void *arg,
+			  MemoryContext row_cxt, StringInfo docbuf)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	StringInfoData keys;
+	int			key_at[JDB_READ_MANY_MAX];
+	const uint8 *kp[JDB_READ_MANY_MAX];
+	int			klen[JDB_READ_MANY_MAX];
+	const uint8 *val[JDB_READ_MANY_MAX];
+	int			vlen[JDB_READ_MANY_MAX];
+	bool		present[JDB_READ_MANY_MAX];
+	bool		go = true;
+
+	initStringInfo(&keys);
+	for (int i = 0; i < p->n; i++)
+	{
+		key_at[i] = keys.len;
+		jdb_doc_key(s, &keys, (uint8 *) p->bytes.data + p->pk_at[i], p->pk_len[i]);
+		klen[i] = keys.len - key_at[i];
+	}
+	for (int i = 0; i < p->n; i++)
+		kp[i] = (uint8 *) keys.data + key_at[i];
+	jdb_read_view_many(p->n, kp, klen, val, vlen, present);
+	for (int i = 0; i < p->n && go; i++)
+	{
+		Jsonb	   *doc;
+
+		jdb_track(kp[i], klen[i], NULL, 0, present[i]);
+		if (!present[i])
+			continue;
+		if (row_cxt)
+			MemoryContextSwitchTo(row_cxt);
+		doc = docbuf ? jdb_doc_decode_into(val[i], vlen[i], docbuf)
+			: jdb_doc_decode(val[i], vlen[i], NULL);
+		go = visit(arg, (uint8 *) p->bytes.data + p->ik_at[i], p->ik_len[i],
+				   (uint8 *) p->bytes.data + p->pk_at[i], p->pk_len[i], doc);
+		if (row_cxt)
+		{
+			MemoryContextSwitchTo(outer);
+			MemoryContextReset(row_cxt);
+		}
+	}
+	pfree(keys.data);
+	p->n = 0;
+	resetStringInfo(&p->bytes);
+	p->cap = Min(p->cap * 2, JDB_READ_MANY_MAX);
+	return go;
+}
+
+/*
  * transient: the row's document lives in a buffer reused by the next row,
  * and whatever visit allocates in a context reset after the row, so visit
  * must copy what it keeps.  Otherwise both stay in the caller's context.
@@ -411,6 +493,7 @@ scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 				pending = false;
 	StringInfoData docbuf_data;
 	StringInfo	docbuf = NULL;	/* transient: the row's document, reused */
+	PendingRows rows;
 
 	if (transient)
 	{
@@ -422,6 +505,9 @@ scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 	initStringInfo(&last_ik);
 	initStringInfo(&pend_pk);
 	initStringInfo(&dk);
+	rows.n = 0;
+	rows.cap = 8;
+	initStringInfo(&rows.bytes);
 	sc = jdb_scan_open((uint8 *) pre.data, pre.len, (uint8 *) r->lo.data, r->lo.len, false,
 					   r->has_hi ? (uint8 *) r->hi.data : NULL, r->hi.len, false, reverse);
 	for (;;)
@@ -474,7 +560,11 @@ scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 				break;
 		}
 		if (!more)
+		{
+			if (rows.n > 0)
+				(void) pending_visit(s, &rows, visit, arg, row_cxt, docbuf);
 			break;
+		}
 		if (!same)
 		{
 			resetStringInfo(&last_ik);
@@ -490,29 +580,16 @@ scan_index_range(JdbStore *s, JdbIndex *ix, const JdbRange *r, int dir,
 		}
 		if (uniq && same)
 			continue;
-		{
-			Jsonb	   *doc;
-			bool		go = true;
-
-			if (row_cxt)
-				MemoryContextSwitchTo(row_cxt);
-			doc = fetch_doc(s, &dk, pk, pklen, docbuf);
-			if (doc)
-				go = visit(arg, ik, iklen, pk, pklen, doc);
-			if (row_cxt)
-			{
-				MemoryContextSwitchTo(outer);
-				MemoryContextReset(row_cxt);
-			}
-			if (!go)
-				break;
-		}
+		pending_add(&rows, ik, iklen, pk, pklen);
+		if (rows.n == rows.cap && !pending_visit(s, &rows, visit, arg, row_cxt, docbuf))
+			break;
 	}
 	jdb_scan_close(sc);
 	if (row_cxt)
 		MemoryContextDelete(row_cxt);
 	if (docbuf)
 		pfree(docbuf->data);
+	pfree(rows.bytes.data);
 }
 
 void

@@ -586,6 +586,69 @@ read_key(const uint8 *key, int klen, const uint8 **val, int *vlen, bool track, b
 	return present;
 }
 
+/*
+ * n (at most JDB_READ_MANY_MAX) reads like jdb_read_view: own writes first,
+ * the others from the snapshot in one lsm_get_many, which overlaps their
+ * cache misses.  Nothing is recorded for OCC: the caller tracks what it
+ * uses (jdb_track).  vals[i] stay valid until the next call.
+ */
+static lsm_value many_buf[JDB_READ_MANY_MAX];
+
+void
+jdb_read_view_many(int n, const uint8 *const *keys, const int *klens,
+				   const uint8 **vals, int *vlens, bool *present)
+{
+	lsm_key_ts	kt[JDB_READ_MANY_MAX];
+	lsm_status	found[JDB_READ_MANY_MAX];
+	int			at[JDB_READ_MANY_MAX];
+	int			m = 0;
+	lsm_read_options ro;
+	lsm_status	st;
+
+	Assert(n <= JDB_READ_MANY_MAX);
+	jdb_txn_begin();
+	for (int i = 0; i < n; i++)
+	{
+		const FlowdbOp *op;
+
+		present[i] = false;
+		switch (jdb_own_lookup(keys[i], klens[i], &op))
+		{
+			case FLOWDB_OWN_PUT:
+				vals[i] = op->value;
+				vlens[i] = op->value_len;
+				present[i] = true;
+				break;
+			case FLOWDB_OWN_GONE:
+				break;
+			case FLOWDB_OWN_NONE:
+				if (many_buf[m].cap > 1024 * 1024)
+					lsm_value_free(&many_buf[m]);	/* a big document's buffer */
+				kt[m] = (lsm_key_ts) {keys[i], klens[i], 0};
+				at[m++] = i;
+				break;
+		}
+	}
+	if (m == 0)
+		return;
+	lsm_read_options_init(&ro);
+	ro.snapshot = snap;
+	st = lsm_get_many(flowdb_db(), &ro, kt, m, many_buf, found);
+	if (st != LSM_OK)
+	{
+		flowdb_capture_error(st);
+		flowdb_raise_captured("jsondb: reading");
+	}
+	for (int j = 0; j < m; j++)
+	{
+		if (found[j] != LSM_OK)
+			continue;
+		present[at[j]] = true;
+		vals[at[j]] = many_buf[j].data;
+		vlens[at[j]] = (int) many_buf[j].len;
+	}
+}
+
 bool
 jdb_read(const uint8 *key, int klen, uint8 **val, int *vlen, bool track)
 {

@@ -174,3 +174,27 @@ SELECT pg_temp.err($$SELECT jsondb.apply_store('[]')$$);
 SELECT jsondb.put('people', jsonb_build_object('id', 2, 'blob', repeat('x', 4000000))) AS big;
 SELECT length(jsondb.get('people', '2') ->> 'blob');
 SELECT pg_temp.err($$SELECT jsondb.put('people', jsonb_build_object('id', 3, 'blob', repeat('x', 9000000)))$$);
+
+-- index reads fetch documents in batches of 8 doubling to 64: every row,
+-- in order, across batch edges, with the transaction's own writes
+SELECT jsondb.create_store('batchy', 'id');
+SELECT jsondb.create_index('batchy', 'g', ARRAY['g']);
+SELECT count(jsondb.put('batchy', jsonb_build_object('id', i, 'g', i % 2, 'v', i)))
+  FROM generate_series(1, 400) i;
+BEGIN;
+SELECT jsondb.put('batchy', '{"id": 9, "g": 1, "v": "own"}');
+SELECT jsondb.delete('batchy', '11');
+SELECT jsondb.put('batchy', '{"id": 1000, "g": 1, "v": "new"}');
+SELECT jsondb.put('batchy', '{"id": 13, "g": 0, "v": "moved"}');
+SELECT count(*), sum(key::int), count(*) FILTER (WHERE key <> doc->'id') AS mismatched
+  FROM jsondb.range_by_index('batchy', 'g', '1', '1');
+SELECT count(*) FILTER (WHERE k <= prev) AS out_of_order
+  FROM (SELECT key::int AS k, lag(key::int) OVER (ORDER BY n) AS prev
+          FROM jsondb.range_by_index('batchy', 'g', '1', '1') WITH ORDINALITY AS t(ik, key, doc, n)) s;
+SELECT string_agg(key::text, ',') FROM jsondb.range_by_index('batchy', 'g', '1', '1', count => 9);
+SELECT doc FROM jsondb.range_by_index('batchy', 'g', '1', '1') WHERE key IN ('9', '1000');
+SELECT count(*), sum(key::int) FROM jsondb.range_by_index('batchy', 'g', '1', '1', count => 70, direction => 'prev');
+SELECT count(*), min(key::int), max(key::int) FROM jsondb.range_by_index('batchy', 'g', '0', '0', count => 201);
+COMMIT;
+SELECT count(*), sum(key::int) FROM jsondb.range_by_index('batchy', 'g', '1', '1');
+SELECT jsondb.delete_store('batchy');

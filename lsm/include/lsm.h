@@ -261,6 +261,15 @@ void lsm_value_free(lsm_value *v);
 
 lsm_status lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size_t key_len,
                    int64_t ts, lsm_value *out);
+/* n point reads at one snapshot: found[i] is what lsm_get(keys[i]) would
+ * return (LSM_OK, LSM_NOT_FOUND or an error) and out[i] its value.  For
+ * keys spread over data larger than the CPU caches it is faster than n
+ * lsm_get calls: the first cache misses of the next keys' lookups (memtable
+ * hash slots, bloom filter blocks) are started while the current key is
+ * read.  Returns LSM_OK, or the first error any key met. */
+typedef struct lsm_key_ts { const void *key; size_t key_len; int64_t ts; } lsm_key_ts;
+lsm_status lsm_get_many(lsm_db *db, const lsm_read_options *ro, const lsm_key_ts *keys, size_t n,
+                        lsm_value *out, lsm_status *found);
 /* The record with the greatest ts for key. */
 lsm_status lsm_get_latest(lsm_db *db, const lsm_read_options *ro, const void *key,
                           size_t key_len, lsm_value *out);

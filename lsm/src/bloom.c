@@ -106,3 +106,12 @@ bool bloom_may_contain(const uint8_t *filter, size_t len, uint64_t hash)
         return blocked_may_contain(filter, len, k, hash);
     return flat_may_contain(filter, len, k, hash);
 }
+
+void bloom_prefetch(const uint8_t *filter, size_t len, uint64_t hash)
+{
+    if (filter == NULL || len < 2 || !(filter[len - 1] & BLOOM_BLOCKED))
+        return;
+    uint64_t nblocks = (uint64_t) (len - 1) / (BLOCK_BITS / 8);
+    if (nblocks > 0)
+        __builtin_prefetch(filter + block_of(hash, nblocks) * (BLOCK_BITS / 8));
+}

@@ -36,5 +36,7 @@ void bloom_build(const uint64_t *hashes, size_t n, uint32_t bits_per_key, uint8_
 /* False only if the key with this hash is certainly absent.  A malformed or
  * empty filter answers true. */
 bool bloom_may_contain(const uint8_t *filter, size_t len, uint64_t hash);
+/* Starts loading the cache line bloom_may_contain(hash) will read first. */
+void bloom_prefetch(const uint8_t *filter, size_t len, uint64_t hash);
 
 #endif /* LSM_BLOOM_H */

@@ -194,6 +194,86 @@ lsm_status lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size
     return st;
 }
 
+/* ------------------------------------------------------------ get_many */
+
+/* Keys whose first cache misses are started ahead of the key being read. */
+#define GET_MANY_AHEAD 4
+#define GET_MANY_RING (GET_MANY_AHEAD + 1)
+
+/* Starts loading what reading k touches first: its hash slot in each
+ * memtable and its bloom filter block in each table of version v; returns
+ * its bloom hash. */
+static uint64_t prefetch_key(lsm_db *db, const lsm_read_options *ro, const version *v,
+                             const lsm_key_ts *k)
+{
+    region_header *h = db->hdr;
+    for (uint32_t i = 0; i < v->n_mem; i++)
+        memtable_prefetch_lookup(region_memtable(h, v->mem[i]), k->key, k->key_len, k->ts);
+    uint64_t hash = bloom_hash(k->key, k->key_len);
+    for (uint32_t i = 0; i < v->n_tables; i++) {
+        table_handle *th;
+        if (table_handle_get(db, v->tables[i], ro, &th) == LSM_OK)
+            bloom_prefetch(th->filter_ref.data, th->filter_ref.len, hash);
+    }
+    return hash;
+}
+
+lsm_status lsm_get_many(lsm_db *db, const lsm_read_options *ro, const lsm_key_ts *keys, size_t n,
+                        lsm_value *out, lsm_status *found)
+{
+    if (!db || (n && (!keys || !out || !found)))
+        return lsm_fail(LSM_INVALID, "get_many: NULL argument");
+    if (atomic_load(&db->hdr->state) != REGION_READY)
+        return lsm_fail(LSM_CLOSED, "engine is not open");
+    lsm_read_options dflt;
+    if (!ro) {
+        lsm_read_options_init(&dflt);
+        ro = &dflt;
+    }
+    get_ctx g = {.db = db, .ro = ro};
+    uint32_t vi;
+    if (ro->snapshot) {
+        vi = ro->snapshot->version;
+        g.snap = ro->snapshot->seq;
+    } else {
+        vi = version_pin_current(db, &g.snap);
+    }
+    const version *v = region_version(db->hdr, vi);
+    uint64_t hashes[GET_MANY_RING];
+    for (size_t i = 0; i < n && i < GET_MANY_AHEAD; i++)
+        hashes[i % GET_MANY_RING] = prefetch_key(db, ro, v, &keys[i]);
+    lsm_status first_error = LSM_OK;
+    uint64_t hits = 0, bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + GET_MANY_AHEAD < n)
+            hashes[(i + GET_MANY_AHEAD) % GET_MANY_RING] =
+                prefetch_key(db, ro, v, &keys[i + GET_MANY_AHEAD]);
+        const lsm_key_ts *k = &keys[i];
+        lsm_status st = check_key(k->key, k->key_len);
+        if (st == LSM_OK) {
+            g.key = k->key;
+            g.klen = k->key_len;
+            g.ts = k->ts;
+            g.hash = hashes[i % GET_MANY_RING];
+            g.hashed = true;
+            st = get_in_version(&g, vi, &out[i]);
+        }
+        found[i] = st;
+        if (st == LSM_OK) {
+            hits++;
+            bytes += k->key_len + out[i].len;
+        } else if (st != LSM_NOT_FOUND && first_error == LSM_OK) {
+            first_error = st;
+        }
+    }
+    if (!ro->snapshot)
+        version_unpin(db, vi);
+    block_buf_free(&g.buf);
+    if (hits)
+        stats_count_read(db, hits, bytes);
+    return first_error;
+}
+
 lsm_status lsm_get_latest(lsm_db *db, const lsm_read_options *ro, const void *key,
                           size_t key_len, lsm_value *out)
 {

@@ -260,6 +260,12 @@ uint32_t memtable_lookup(const memtable *m, const uint8_t *key, size_t klen, int
     }
 }
 
+void memtable_prefetch_lookup(const memtable *m, const uint8_t *key, size_t klen, int64_t ts)
+{
+    if (atomic_load_explicit(&m->hash_complete, memory_order_relaxed))
+        __builtin_prefetch(&hash_table(m)[(uint32_t) kt_hash(key, klen, ts) & m->hash_mask]);
+}
+
 uint64_t memtable_prefetch_slot(const memtable *m, const lsm_entry *e)
 {
     uint64_t h = kt_hash(e->key, e->key_len, e->ts);

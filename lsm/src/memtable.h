@@ -107,6 +107,8 @@ void memtable_node_entry(const mem_node *n, lsm_entry *e);
 /* Newest node of (key, ts), 0 if absent; skiplist search if the hash
  * index is incomplete. */
 uint32_t memtable_lookup(const memtable *m, const uint8_t *key, size_t klen, int64_t ts);
+/* Starts loading the hash slot memtable_lookup(key, ts) will read first. */
+void memtable_prefetch_lookup(const memtable *m, const uint8_t *key, size_t klen, int64_t ts);
 
 /* Positioning (all versions of a (key, ts) are adjacent, newest first). */
 uint32_t memtable_first(const memtable *m);

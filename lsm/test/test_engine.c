@@ -313,6 +313,75 @@ static void test_bloom_skip(const char *dir)
     CHECK_OK(lsm_close(db));
 }
 
+/* lsm_get_many answers every key as lsm_get does: across memtables and
+ * tables, deletes, range deletes, expiry, at a snapshot, with bad keys. */
+static void test_get_many(const char *dir)
+{
+    lsm_db *db = open_db(dir, NULL);
+    enum { N = 3000 };
+    char k[32], val[64];
+    lsm_batch *b = lsm_batch_new();
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof k, "gm%05d", i);
+        snprintf(val, sizeof val, "v%d", i);
+        if (i % 11 == 0)
+            CHECK_OK(lsm_batch_put_expiring(b, k, strlen(k), 1, fake_now - 1, val, strlen(val)));
+        else
+            CHECK_OK(lsm_batch_put(b, k, strlen(k), 1, val, strlen(val)));
+        if (lsm_batch_count(b) == 100) {
+            CHECK_OK(lsm_write(db, b));
+            lsm_batch_clear(b);
+            if (i % 700 == 99)
+                CHECK_OK(lsm_flush(db)); /* several tables, and the memtable */
+        }
+    }
+    CHECK_OK(lsm_batch_delete(b, "gm00007", 7, 1));
+    CHECK_OK(lsm_batch_delete_range(b, "gm00100", 7, "gm00200", 7));
+    CHECK_OK(lsm_write(db, b));
+    lsm_snapshot *snap;
+    CHECK_OK(lsm_snapshot_acquire(db, &snap));
+    lsm_batch_clear(b);
+    CHECK_OK(lsm_batch_put(b, "gm00008", 7, 1, "after", 5));
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+
+    static char names[N + 2][32];
+    lsm_key_ts keys[N + 2];
+    size_t n = 0;
+    for (int i = 0; i < N + 1; i += 1 + i % 3) { /* ascending, with gaps, one past the end */
+        snprintf(names[n], sizeof names[n], "gm%05d", (i * 7) % (N + 1));
+        keys[n] = (lsm_key_ts) {names[n], strlen(names[n]), i % 50 == 0 ? 2 : 1};
+        n++;
+    }
+    keys[n++] = (lsm_key_ts) {"", 0, 1}; /* invalid */
+    static lsm_value out[N + 2];
+    lsm_status found[N + 2];
+    lsm_read_options ro;
+    lsm_read_options_init(&ro);
+    for (int pass = 0; pass < 2; pass++) {
+        ro.snapshot = pass ? snap : NULL;
+        CHECK(lsm_get_many(db, &ro, keys, n, out, found) == LSM_INVALID);
+        int hits = 0;
+        for (size_t i = 0; i < n; i++) {
+            lsm_value one = {0};
+            lsm_status st = lsm_get(db, &ro, keys[i].key, keys[i].key_len, keys[i].ts, &one);
+            CHECK(found[i] == st);
+            if (st == LSM_OK) {
+                hits++;
+                CHECK(out[i].len == one.len && memcmp(out[i].data, one.data, one.len) == 0);
+                CHECK(out[i].seq == one.seq && out[i].ts == one.ts);
+            }
+            lsm_value_free(&one);
+        }
+        CHECK(hits > (int) n / 2);
+    }
+    CHECK_OK(lsm_get_many(db, NULL, keys, 0, out, found));
+    for (size_t i = 0; i < n; i++)
+        lsm_value_free(&out[i]);
+    lsm_snapshot_release(db, snap);
+    CHECK_OK(lsm_close(db));
+}
+
 int main(void)
 {
     char dir[256];
@@ -332,6 +401,8 @@ int main(void)
     test_missing_manifest(sub);
     snprintf(sub, sizeof sub, "%s/bloom", dir);
     test_bloom_skip(sub);
+    snprintf(sub, sizeof sub, "%s/get_many", dir);
+    test_get_many(sub);
     test_rmdir(dir);
     return test_report("test_engine");
 }
