@@ -28,7 +28,19 @@ typedef struct get_ctx {
     uint64_t hash;
     bool hashed;
     block_buf buf;
+    const struct located_block *located; /* get_many: a block already pinned */
 } get_ctx;
+
+/* get_many's second stage: the data block that the newest table whose bloom
+ * filter admits the key would search, fetched and pinned (its bytes being
+ * loaded) before the key's turn comes. */
+typedef struct located_block {
+    bool pinned;
+    uint32_t slot;       /* the table's slot */
+    block_ref ref;
+    sst_block block;
+    block_buf buf;       /* scratch for a block read from the file */
+} located_block;
 
 static lsm_status copy_out(lsm_value *out, const lsm_entry *e)
 {
@@ -78,44 +90,67 @@ static bool table_excludes(const get_ctx *g, const table_meta *m)
     return false;
 }
 
-/* Looks (key, ts) up in one table; copies the value into *out on a hit
- * (the data block is released before returning). */
-static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entry *found)
+/* Looks (key, ts) up in a table's data block: LSM_OK with *found (and the
+ * value copied into *out for a PUT), or LSM_NOT_FOUND. */
+static lsm_status search_block(get_ctx *g, const sst_block *block, lsm_value *out,
+                               lsm_entry *found)
+{
+    uint32_t i = sst_block_seek(block, g->key, g->klen, g->ts);
+    lsm_status st = i < block->count ? sst_block_entry(block, i, found) : LSM_NOT_FOUND;
+    if (st == LSM_OK &&
+        entry_compare_kt(found->key, found->key_len, found->ts, g->key, g->klen, g->ts) != 0)
+        st = LSM_NOT_FOUND;
+    if (st == LSM_OK && found->seq > g->snap)
+        st = LSM_NOT_FOUND; /* an ingested batch not visible yet: older tables decide */
+    if (st == LSM_OK && found->type == ENTRY_PUT)
+        st = copy_out(out, found);
+    return st;
+}
+
+/* The handle of the block of table `slot` that would hold (key, ts), after
+ * the table's bounds and bloom filter admit the key: LSM_OK, LSM_NOT_FOUND
+ * or an error. */
+static lsm_status table_block(get_ctx *g, uint32_t slot, table_handle **th, sst_handle *bh)
 {
     const table_meta *m = &region_table(g->db->hdr, slot)->meta;
     if (table_excludes(g, m))
         return LSM_NOT_FOUND;
-    table_handle *th;
-    lsm_status st = table_handle_get(g->db, slot, g->ro, &th);
+    lsm_status st = table_handle_get(g->db, slot, g->ro, th);
     if (st != LSM_OK)
         return table_error(g->db, m->file_no, st);
     if (!g->hashed) {
         g->hash = bloom_hash(g->key, g->klen);
         g->hashed = true;
     }
-    if (!bloom_may_contain(th->filter_ref.data, th->filter_ref.len, g->hash))
+    if (!bloom_may_contain((*th)->filter_ref.data, (*th)->filter_ref.len, g->hash))
         return LSM_NOT_FOUND;
-    uint32_t bi = fence_index_seek(&th->fences, &th->index, g->key, g->klen, g->ts);
-    if (bi >= th->index.count)
+    uint32_t bi = fence_index_seek(&(*th)->fences, &(*th)->index, g->key, g->klen, g->ts);
+    if (bi >= (*th)->index.count)
         return LSM_NOT_FOUND;
     sst_index_entry ie;
-    st = sst_index_entry_at(&th->index, bi, &ie);
+    st = sst_index_entry_at(&(*th)->index, bi, &ie);
     if (st != LSM_OK)
-        return table_error(g->db, th->file_no, st);
+        return table_error(g->db, (*th)->file_no, st);
+    *bh = ie.handle;
+    return LSM_OK;
+}
+
+/* Looks (key, ts) up in one table; copies the value into *out on a hit
+ * (the data block is released before returning). */
+static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entry *found)
+{
+    if (g->located && g->located->pinned && g->located->slot == slot)
+        return search_block(g, &g->located->block, out, found);
+    table_handle *th;
+    sst_handle bh;
+    lsm_status st = table_block(g, slot, &th, &bh);
+    if (st != LSM_OK)
+        return st;
     block_ref dref = {0};
     sst_block block;
-    st = block_fetch(g->db, th->table, th->file_no, ie.handle, false, g->ro, &g->buf, &dref, &block);
-    if (st == LSM_OK) {
-        uint32_t i = sst_block_seek(&block, g->key, g->klen, g->ts);
-        st = i < block.count ? sst_block_entry(&block, i, found) : LSM_NOT_FOUND;
-        if (st == LSM_OK &&
-            entry_compare_kt(found->key, found->key_len, found->ts, g->key, g->klen, g->ts) != 0)
-            st = LSM_NOT_FOUND;
-        if (st == LSM_OK && found->seq > g->snap)
-            st = LSM_NOT_FOUND; /* an ingested batch not visible yet: older tables decide */
-        if (st == LSM_OK && found->type == ENTRY_PUT)
-            st = copy_out(out, found);
-    }
+    st = block_fetch(g->db, th->table, th->file_no, bh, false, g->ro, &g->buf, &dref, &block);
+    if (st == LSM_OK)
+        st = search_block(g, &block, out, found);
     block_ref_release(&dref);
     return table_error(g->db, th->file_no, st);
 }
@@ -199,6 +234,9 @@ lsm_status lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size
 /* Keys whose first cache misses are started ahead of the key being read. */
 #define GET_MANY_AHEAD 4
 #define GET_MANY_RING (GET_MANY_AHEAD + 1)
+/* Keys whose data block is located and pinned ahead of the key being read
+ * (< GET_MANY_AHEAD: it needs the bloom blocks prefetched). */
+#define GET_MANY_LOCATE 2
 
 /* Starts loading what reading k touches first: its hash slot in each
  * memtable and its bloom filter block in each table of version v; returns
@@ -218,6 +256,62 @@ static uint64_t prefetch_key(lsm_db *db, const lsm_read_options *ro, const versi
     return hash;
 }
 
+/* Pins into *loc the block of the newest table of v whose bloom filter
+ * admits g's key, and starts loading its bytes.  Best effort: on any
+ * failure nothing is pinned and the key's own read meets the error. */
+static void locate_block(get_ctx *g, const version *v, located_block *loc)
+{
+    loc->pinned = false;
+    for (uint32_t i = 0; i < v->n_tables; i++) {
+        table_handle *th;
+        sst_handle bh;
+        lsm_status st = table_block(g, v->tables[i], &th, &bh);
+        if (st == LSM_NOT_FOUND)
+            continue;
+        if (st != LSM_OK || block_fetch(g->db, th->table, th->file_no, bh, false, g->ro,
+                                        &loc->buf, &loc->ref, &loc->block) != LSM_OK)
+            return;
+        loc->pinned = true;
+        loc->slot = v->tables[i];
+        for (size_t off = 0; off < loc->block.len; off += 64)
+            __builtin_prefetch(loc->block.data + off);
+        return;
+    }
+}
+
+static void located_release(located_block *loc)
+{
+    if (loc->pinned)
+        block_ref_release(&loc->ref);
+    loc->pinned = false;
+}
+
+/* Does a memtable of v hold some version of g's key?  (Then the tables are
+ * not searched unless it is invisible: no block is located for it.) */
+static bool in_memtable(const get_ctx *g, const version *v)
+{
+    for (uint32_t i = 0; i < v->n_mem; i++)
+        if (memtable_lookup(region_memtable(g->db->hdr, v->mem[i]), g->key, g->klen, g->ts))
+            return true;
+    return false;
+}
+
+static void set_key(get_ctx *g, const lsm_key_ts *k, uint64_t hash)
+{
+    g->key = k->key;
+    g->klen = k->key_len;
+    g->ts = k->ts;
+    g->hash = hash;
+    g->hashed = true;
+}
+
+/*
+ * Three stages, each a few keys ahead of the next: key i + GET_MANY_AHEAD
+ * has its memtable hash slots and bloom blocks prefetched; key
+ * i + GET_MANY_LOCATE has its data block located, pinned and prefetched;
+ * key i is read, searching the located block when the read gets to that
+ * table.
+ */
 lsm_status lsm_get_many(lsm_db *db, const lsm_read_options *ro, const lsm_key_ts *keys, size_t n,
                         lsm_value *out, lsm_status *found)
 {
@@ -239,29 +333,36 @@ lsm_status lsm_get_many(lsm_db *db, const lsm_read_options *ro, const lsm_key_ts
         vi = version_pin_current(db, &g.snap);
     }
     const version *v = region_version(db->hdr, vi);
+    get_ctx lg = g; /* the locate stage's context */
     uint64_t hashes[GET_MANY_RING];
-    for (size_t i = 0; i < n && i < GET_MANY_AHEAD; i++)
-        hashes[i % GET_MANY_RING] = prefetch_key(db, ro, v, &keys[i]);
+    located_block locs[GET_MANY_LOCATE + 1];
+    memset(locs, 0, sizeof locs);
     lsm_status first_error = LSM_OK;
     uint64_t hits = 0, bytes = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i + GET_MANY_AHEAD < n)
-            hashes[(i + GET_MANY_AHEAD) % GET_MANY_RING] =
-                prefetch_key(db, ro, v, &keys[i + GET_MANY_AHEAD]);
-        const lsm_key_ts *k = &keys[i];
-        lsm_status st = check_key(k->key, k->key_len);
-        if (st == LSM_OK) {
-            g.key = k->key;
-            g.klen = k->key_len;
-            g.ts = k->ts;
-            g.hash = hashes[i % GET_MANY_RING];
-            g.hashed = true;
-            st = get_in_version(&g, vi, &out[i]);
+    for (size_t i = 0; i < n + GET_MANY_AHEAD; i++) {
+        if (i < n && check_key(keys[i].key, keys[i].key_len) == LSM_OK)
+            hashes[i % GET_MANY_RING] = prefetch_key(db, ro, v, &keys[i]);
+        size_t l = i - (GET_MANY_AHEAD - GET_MANY_LOCATE); /* wraps below 0: skipped */
+        if (l < n && check_key(keys[l].key, keys[l].key_len) == LSM_OK) {
+            set_key(&lg, &keys[l], hashes[l % GET_MANY_RING]);
+            if (!in_memtable(&lg, v))
+                locate_block(&lg, v, &locs[l % (GET_MANY_LOCATE + 1)]);
         }
-        found[i] = st;
+        size_t r = i - GET_MANY_AHEAD;
+        if (r >= n)
+            continue;
+        located_block *loc = &locs[r % (GET_MANY_LOCATE + 1)];
+        lsm_status st = check_key(keys[r].key, keys[r].key_len);
+        if (st == LSM_OK) {
+            set_key(&g, &keys[r], hashes[r % GET_MANY_RING]);
+            g.located = loc;
+            st = get_in_version(&g, vi, &out[r]);
+        }
+        located_release(loc);
+        found[r] = st;
         if (st == LSM_OK) {
             hits++;
-            bytes += k->key_len + out[i].len;
+            bytes += keys[r].key_len + out[r].len;
         } else if (st != LSM_NOT_FOUND && first_error == LSM_OK) {
             first_error = st;
         }
@@ -269,6 +370,8 @@ lsm_status lsm_get_many(lsm_db *db, const lsm_read_options *ro, const lsm_key_ts
     if (!ro->snapshot)
         version_unpin(db, vi);
     block_buf_free(&g.buf);
+    for (size_t i = 0; i < GET_MANY_LOCATE + 1; i++)
+        block_buf_free(&locs[i].buf);
     if (hits)
         stats_count_read(db, hits, bytes);
     return first_error;
