@@ -98,13 +98,17 @@ static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entr
     uint32_t bi = fence_index_seek(&th->fences, &th->index, g->key, g->klen, g->ts);
     if (bi >= th->index.count)
         return LSM_NOT_FOUND;
-    sst_index_entry ie;
-    st = sst_index_entry_at(&th->index, bi, &ie);
-    if (st != LSM_OK)
-        return table_error(g->db, th->file_no, st);
+    sst_handle h;
+    if (!fence_index_handle(&th->fences, bi, &h)) {
+        sst_index_entry ie;
+        st = sst_index_entry_at(&th->index, bi, &ie);
+        if (st != LSM_OK)
+            return table_error(g->db, th->file_no, st);
+        h = ie.handle;
+    }
     block_ref dref = {0};
     sst_block block;
-    st = block_fetch(g->db, th->table, th->file_no, ie.handle, false, g->ro, &g->buf, &dref, &block);
+    st = block_fetch(g->db, th->table, th->file_no, h, false, g->ro, &g->buf, &dref, &block);
     if (st == LSM_OK) {
         uint32_t i = sst_block_seek(&block, g->key, g->klen, g->ts);
         st = i < block.count ? sst_block_entry(&block, i, found) : LSM_NOT_FOUND;
