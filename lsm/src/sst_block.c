@@ -211,9 +211,37 @@ bool sst_block_key_ts(const sst_block *b, uint32_t i, const uint8_t **key, uint3
     return true;
 }
 
+/* Entries a binary search over [lo, hi) may probe in its first `levels`
+ * steps, prefetched: each probe's cache line would otherwise be a miss that
+ * only starts once the previous comparison is done.  All of a small block's
+ * entry starts are fetched at once (a data block of a few large records). */
+#define SEEK_PREFETCH_ALL 16
+#define SEEK_PREFETCH_LEVELS 3
+
+static void prefetch_probes(const sst_block *b, uint32_t lo, uint32_t hi, int levels)
+{
+    if (lo >= hi || levels == 0)
+        return;
+    uint32_t mid = lo + (hi - lo) / 2;
+    __builtin_prefetch(b->data + offset_at(b, mid));
+    prefetch_probes(b, lo, mid, levels - 1);
+    prefetch_probes(b, mid + 1, hi, levels - 1);
+}
+
+static void prefetch_seek(const sst_block *b)
+{
+    if (b->count <= SEEK_PREFETCH_ALL) {
+        for (uint32_t i = 0; i < b->count; i++)
+            __builtin_prefetch(b->data + offset_at(b, i));
+    } else {
+        prefetch_probes(b, 0, b->count, SEEK_PREFETCH_LEVELS);
+    }
+}
+
 uint32_t sst_block_seek(const sst_block *b, const uint8_t *key, size_t klen, int64_t ts)
 {
     uint32_t lo = 0, hi = b->count;   /* answer in [lo, hi] */
+    prefetch_seek(b);
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const uint8_t *k;
