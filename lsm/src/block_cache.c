@@ -625,6 +625,10 @@ const uint8_t *block_cache_lookup(block_cache *c, uint64_t file_no, uint64_t off
     cache_entry *e = shard_entry(s, i);
     const uint8_t *bytes = entry_bytes(s, e);
     *len = e->len;
+    /* Readers start at a block's end (an SST block's count word, a
+     * filter's probe count): start that miss while we unlock. */
+    if (e->len > 0)
+        __builtin_prefetch(bytes + e->len - 1);
     pthread_mutex_unlock(&s->mu);
     relaxed_add(&s->hits, 1);
     *pin = (cache_pin) { shard_index(c, hash), i };
