@@ -1,11 +1,22 @@
 /*
- * block_cache.c — sharded LRU block cache in shared memory; see block_cache.h.
+ * block_cache.c — sharded CLOCK block cache in shared memory; see block_cache.h.
  *
- * Sections: geometry and addressing, the arena allocator, hash table and LRU
- * list, entries, the public operations, verification.  Everything inside a
- * shard is addressed by u32 indexes (entry slots, hash buckets) or u32 unit
- * numbers (arena blocks); NIL marks "none".  All shard state except the
- * statistics counters is protected by the shard mutex.
+ * Sections: geometry and addressing, the arena allocator, hash table and
+ * CLOCK ring, entries, the public operations, verification.  Everything
+ * inside a shard is addressed by u32 indexes (entry slots, hash buckets) or
+ * u32 unit numbers (arena blocks); NIL marks "none".  All shard state is
+ * protected by the shard mutex except the statistics counters and an
+ * entry's pin word, which are atomics:
+ *
+ *   - a pin is only ever taken under the mutex (lookup, insert), so while
+ *     the mutex is held no pin count can grow: an entry seen unpinned under
+ *     the mutex stays unpinned until it is unlocked (eviction relies on it);
+ *   - a pin is dropped without the mutex (a CAS decrement) as long as the
+ *     entry is not DETACHED; the PIN_DETACHED bit lives in the same word, so
+ *     erase_file's "detach or destroy" decision and a release's decrement
+ *     are ordered by that one atomic.  Once the bit is set every decrement
+ *     happens under the mutex, and the one that reaches zero frees the entry
+ *     there: a DETACHED entry seen under the mutex always has a pin.
  */
 #include "block_cache.h"
 #include "status.h"
@@ -46,20 +57,29 @@ _Static_assert(sizeof(arena_block) == BLOCK_HEADER, "arena_block is the block he
 enum entry_state {
     ENTRY_FREE = 0,   /* on the free-slot list */
     ENTRY_FILLING,    /* allocated, bytes being copied in; pinned by the inserter */
-    ENTRY_CACHED,     /* in the hash table; on the LRU list iff refs == 0 */
-    ENTRY_DETACHED,   /* out of the table (erased / lost a race); freed at refs 0 */
+    ENTRY_CACHED,     /* in the hash table and on the CLOCK ring, pinned or not */
+    ENTRY_DETACHED,   /* out of table and ring (erased while pinned); freed at 0 pins */
 };
 
+/* The pin word: pin count in the low bits, PIN_DETACHED set iff the state
+ * is ENTRY_DETACHED (see the locking rules at the top). */
+#define PIN_DETACHED 0x80000000u
+#define PIN_COUNT    0x7fffffffu
+
+/* One cache line per entry: a hit touches its bucket and this line only. */
 typedef struct cache_entry {
     uint64_t file_no, offset;
     uint32_t len;
-    uint32_t hash;       /* low 32 bits of the key hash */
-    uint32_t hash_next;  /* bucket chain when CACHED; free-slot list when FREE */
-    uint32_t lru_prev, lru_next;
-    uint32_t block;      /* arena unit of the entry's block */
-    uint32_t refs;       /* pins */
+    uint32_t hash;        /* low 32 bits of the key hash */
+    uint32_t hash_next;   /* bucket chain when CACHED; free-slot list when FREE */
+    uint32_t ring_prev, ring_next;  /* CLOCK ring when CACHED */
+    uint32_t block;       /* arena unit of the entry's block */
     uint32_t state;
+    uint32_t referenced;  /* CLOCK reference bit: set by hits, cleared by the hand */
+    _Atomic uint32_t pins;
+    uint32_t unused[3];
 } cache_entry;
+_Static_assert(sizeof(cache_entry) == 64, "an entry is one cache line");
 
 typedef struct cache_shard {
     pthread_mutex_t mu;
@@ -68,8 +88,8 @@ typedef struct cache_shard {
     uint32_t nentries;
     uint32_t arena_units;
     uint32_t free_entry;   /* head of the free-slot list */
-    uint32_t lru_head;     /* most recently released */
-    uint32_t lru_tail;     /* next victim */
+    uint32_t clock_hand;   /* next CACHED entry the sweep looks at; NIL iff the ring is empty */
+    uint32_t ring_count;   /* CACHED entries, all on the ring */
     uint32_t fl_bitmap;                 /* bit f: some list in first level f is non-empty */
     uint32_t sl_bitmap[FL_COUNT];       /* bit s: free_head[f][s] non-empty */
     uint32_t free_head[FL_COUNT][SL_COUNT];
@@ -101,7 +121,7 @@ static bool valid_shards(uint32_t shards)
 
 /* One entry slot per KiB of arena (at least 64, at most one per unit): data
  * blocks are ~4 KiB, so slots run out only for unusually small entries, and
- * then the LRU entry is evicted to free one. */
+ * then an entry is evicted to free one. */
 static bool shard_geometry_for(size_t capacity, uint32_t shards, shard_geometry *g)
 {
     if (!valid_shards(shards))
@@ -346,7 +366,7 @@ static void arena_free(cache_shard *s, uint32_t unit)
     freelist_push(s, unit);
 }
 
-/* ------------------------------------------------ hash table, LRU list */
+/* ------------------------------------------------ - hash table, CLOCK ring */
 
 static uint32_t *bucket_for(cache_shard *s, uint32_t hash)
 {
@@ -379,30 +399,37 @@ static void table_remove(cache_shard *s, uint32_t i)
     *link = shard_entry(s, i)->hash_next;
 }
 
-static void lru_push_head(cache_shard *s, uint32_t i)
+/* Links i into the ring just behind the hand: a new entry is the last one
+ * the current sweep reaches, so it survives about one revolution unused. */
+static void ring_insert(cache_shard *s, uint32_t i)
 {
     cache_entry *e = shard_entry(s, i);
-    e->lru_prev = NIL;
-    e->lru_next = s->lru_head;
-    if (s->lru_head != NIL)
-        shard_entry(s, s->lru_head)->lru_prev = i;
-    else
-        s->lru_tail = i;
-    s->lru_head = i;
+    if (s->clock_hand == NIL) {
+        e->ring_prev = e->ring_next = i;
+        s->clock_hand = i;
+    } else {
+        cache_entry *hand = shard_entry(s, s->clock_hand);
+        e->ring_next = s->clock_hand;
+        e->ring_prev = hand->ring_prev;
+        shard_entry(s, hand->ring_prev)->ring_next = i;
+        hand->ring_prev = i;
+    }
+    s->ring_count++;
 }
 
-static void lru_unlink(cache_shard *s, uint32_t i)
+static void ring_remove(cache_shard *s, uint32_t i)
 {
     cache_entry *e = shard_entry(s, i);
-    if (e->lru_prev != NIL)
-        shard_entry(s, e->lru_prev)->lru_next = e->lru_next;
-    else
-        s->lru_head = e->lru_next;
-    if (e->lru_next != NIL)
-        shard_entry(s, e->lru_next)->lru_prev = e->lru_prev;
-    else
-        s->lru_tail = e->lru_prev;
-    e->lru_prev = e->lru_next = NIL;
+    if (e->ring_next == i) {
+        s->clock_hand = NIL;
+    } else {
+        shard_entry(s, e->ring_prev)->ring_next = e->ring_next;
+        shard_entry(s, e->ring_next)->ring_prev = e->ring_prev;
+        if (s->clock_hand == i)
+            s->clock_hand = e->ring_next;
+    }
+    e->ring_prev = e->ring_next = NIL;
+    s->ring_count--;
 }
 
 /* -------------------------------------------------------------- entries */
@@ -423,7 +450,15 @@ static void slot_put(cache_shard *s, uint32_t i)
     s->free_entry = i;
 }
 
-/* Frees an entry's block and slot.  It must be out of the table and LRU. */
+/* Pins held on e.  Acquire: a release's reads of the bytes happen before
+ * an evictor that sees the count at zero reuses them. */
+static uint32_t pin_count(cache_entry *e)
+{
+    return atomic_load_explicit(&e->pins, memory_order_acquire) & PIN_COUNT;
+}
+
+/* Frees an entry's block and slot.  It must be out of the table and ring,
+ * with no pins left. */
 static void entry_destroy(cache_shard *s, uint32_t i)
 {
     cache_entry *e = shard_entry(s, i);
@@ -431,28 +466,45 @@ static void entry_destroy(cache_shard *s, uint32_t i)
     relaxed_sub(&s->entries, 1);
     arena_free(s, e->block);
     e->state = ENTRY_FREE;
-    e->refs = 0;
+    atomic_store_explicit(&e->pins, 0, memory_order_relaxed);
     slot_put(s, i);
 }
 
-/* Evicts the least recently used unpinned entry; false if there is none. */
+/*
+ * CLOCK: the hand walks the ring; an unpinned entry with its reference bit
+ * set gets a second chance (the bit is cleared), one without is the victim,
+ * pinned entries are passed over.  Two revolutions clear every bit and
+ * then look at every entry once more, so none found means all are pinned.
+ */
 static bool evict_one(cache_shard *s)
 {
-    uint32_t victim = s->lru_tail;
-    if (victim == NIL)
-        return false;
-    lru_unlink(s, victim);
-    table_remove(s, victim);
-    entry_destroy(s, victim);
-    relaxed_add(&s->evictions, 1);
-    return true;
+    for (uint64_t step = 0, limit = 2ull * s->ring_count; step < limit; step++) {
+        uint32_t i = s->clock_hand;
+        cache_entry *e = shard_entry(s, i);
+        s->clock_hand = e->ring_next;
+        if (pin_count(e) != 0)
+            continue;
+        if (e->referenced) {
+            e->referenced = 0;
+            continue;
+        }
+        ring_remove(s, i);
+        table_remove(s, i);
+        entry_destroy(s, i);
+        relaxed_add(&s->evictions, 1);
+        return true;
+    }
+    return false;
 }
 
+/* Under the mutex (so no evictor can race it): one more pin, and a CACHED
+ * entry counts as referenced.  Touches only the entry's own line. */
 static void entry_pin(cache_shard *s, uint32_t i)
 {
     cache_entry *e = shard_entry(s, i);
-    if (e->refs++ == 0 && e->state == ENTRY_CACHED)
-        lru_unlink(s, i);
+    atomic_fetch_add_explicit(&e->pins, 1, memory_order_relaxed);
+    if (!e->referenced)
+        e->referenced = 1;
 }
 
 static uint32_t slot_take(cache_shard *s)
@@ -465,7 +517,7 @@ static uint32_t slot_take(cache_shard *s)
     return i;
 }
 
-/* A FILLING entry with a block of `units`, pinned once, evicting LRU entries
+/* A FILLING entry with a block of `units`, pinned once, evicting entries
  * as needed; NIL if only pinned entries are left to evict. */
 static uint32_t entry_reserve(cache_shard *s, uint64_t file_no, uint64_t offset, uint32_t hash,
                               uint32_t len, uint32_t units)
@@ -481,11 +533,15 @@ static uint32_t entry_reserve(cache_shard *s, uint64_t file_no, uint64_t offset,
         }
     }
     cache_entry *e = shard_entry(s, i);
-    *e = (cache_entry) {
-        .file_no = file_no, .offset = offset, .len = len, .hash = hash,
-        .hash_next = NIL, .lru_prev = NIL, .lru_next = NIL,
-        .block = block, .refs = 1, .state = ENTRY_FILLING,
-    };
+    e->file_no = file_no;
+    e->offset = offset;
+    e->len = len;
+    e->hash = hash;
+    e->hash_next = e->ring_prev = e->ring_next = NIL;
+    e->block = block;
+    e->state = ENTRY_FILLING;
+    e->referenced = 0;
+    atomic_store_explicit(&e->pins, 1, memory_order_relaxed);
     arena_at(s, block)->entry = i;
     relaxed_add(&s->usage_bytes, (uint64_t) units * UNIT);
     relaxed_add(&s->entries, 1);
@@ -507,12 +563,15 @@ static void shard_init(cache_shard *s, const shard_geometry *g)
     s->nbuckets = g->nbuckets;
     s->nentries = g->nentries;
     s->arena_units = g->arena_units;
-    s->lru_head = s->lru_tail = NIL;
+    s->clock_hand = NIL;
+    s->ring_count = 0;
     for (uint32_t b = 0; b < s->nbuckets; b++)
         shard_buckets(s)[b] = NIL;
     s->free_entry = NIL;
     for (uint32_t i = s->nentries; i-- > 0;) {
-        memset(shard_entry(s, i), 0, sizeof(cache_entry));
+        cache_entry *e = shard_entry(s, i);
+        memset(e, 0, sizeof *e);
+        atomic_init(&e->pins, 0);
         slot_put(s, i);
     }
     arena_init(s);
@@ -566,6 +625,10 @@ const uint8_t *block_cache_lookup(block_cache *c, uint64_t file_no, uint64_t off
     cache_entry *e = shard_entry(s, i);
     const uint8_t *bytes = entry_bytes(s, e);
     *len = e->len;
+    /* Readers start at a block's end (an SST block's count word, a
+     * filter's probe count): start that miss while we unlock. */
+    if (e->len > 0)
+        __builtin_prefetch(bytes + e->len - 1);
     pthread_mutex_unlock(&s->mu);
     relaxed_add(&s->hits, 1);
     *pin = (cache_pin) { shard_index(c, hash), i };
@@ -585,12 +648,13 @@ static uint32_t entry_publish(cache_shard *s, uint32_t i)
         return i;
     uint32_t other = table_find(s, e->hash, e->file_no, e->offset);
     if (other != NIL) {
-        entry_destroy(s, i);
+        entry_destroy(s, i);  /* our pin was its only one: nobody else saw it */
         entry_pin(s, other);
         return other;
     }
     e->state = ENTRY_CACHED;
     table_insert(s, i);
+    ring_insert(s, i);
     relaxed_add(&s->inserts, 1);
     return i;
 }
@@ -638,15 +702,39 @@ void block_cache_release(block_cache *c, cache_pin pin)
     cache_shard *s = shard_at(c, pin.shard);
     if (pin.entry >= s->nentries)
         return;
-    pthread_mutex_lock(&s->mu);
     cache_entry *e = shard_entry(s, pin.entry);
-    if (e->state != ENTRY_FREE && e->refs > 0 && --e->refs == 0) {
-        if (e->state == ENTRY_CACHED)
-            lru_push_head(s, pin.entry);
-        else
+    /* Fast path: not DETACHED, so a CACHED (or FILLING) entry keeps its slot
+     * at zero pins; the release order publishes our reads of the bytes to
+     * the evictor that later sees zero. */
+    uint32_t w = atomic_load_explicit(&e->pins, memory_order_relaxed);
+    while ((w & PIN_COUNT) != 0 && (w & PIN_DETACHED) == 0) {
+        if (atomic_compare_exchange_weak_explicit(&e->pins, &w, w - 1, memory_order_release,
+                                                  memory_order_relaxed))
+            return;
+    }
+    if ((w & PIN_COUNT) == 0)
+        return;  /* no pins: ignored */
+    /* DETACHED: decrement under the mutex; the last pin frees the entry. */
+    pthread_mutex_lock(&s->mu);
+    w = atomic_load_explicit(&e->pins, memory_order_relaxed);
+    if (e->state == ENTRY_DETACHED && (w & PIN_COUNT) != 0) {
+        atomic_fetch_sub_explicit(&e->pins, 1, memory_order_relaxed);
+        if ((w & PIN_COUNT) == 1)
             entry_destroy(s, pin.entry);
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+/* Under the mutex: takes e out of circulation.  With no pins it is freed
+ * now; otherwise it becomes DETACHED and its last release frees it.  The
+ * fetch_or orders against lock-free releases (see the top of the file). */
+static void entry_detach(cache_shard *s, uint32_t i)
+{
+    cache_entry *e = shard_entry(s, i);
+    e->state = ENTRY_DETACHED;
+    uint32_t before = atomic_fetch_or_explicit(&e->pins, PIN_DETACHED, memory_order_acq_rel);
+    if ((before & PIN_COUNT) == 0)
+        entry_destroy(s, i);
 }
 
 static void shard_erase_file(cache_shard *s, uint64_t file_no)
@@ -656,17 +744,12 @@ static void shard_erase_file(cache_shard *s, uint64_t file_no)
         cache_entry *e = shard_entry(s, i);
         if (e->file_no != file_no || (e->state != ENTRY_CACHED && e->state != ENTRY_FILLING))
             continue;
-        if (e->state == ENTRY_FILLING) {
-            e->state = ENTRY_DETACHED;  /* its inserter will not publish it */
-            continue;
+        if (e->state == ENTRY_CACHED) {
+            table_remove(s, i);
+            ring_remove(s, i);
         }
-        table_remove(s, i);
-        if (e->refs == 0) {
-            lru_unlink(s, i);
-            entry_destroy(s, i);
-        } else {
-            e->state = ENTRY_DETACHED;
-        }
+        entry_detach(s, i);  /* a FILLING one is pinned by its inserter, which
+                                will not publish it and frees it at release */
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -768,16 +851,55 @@ static lsm_status verify_free_lists(cache_shard *s, uint32_t sh, uint64_t free_b
     return LSM_OK;
 }
 
+/* The pin word against the state: FREE has none; FILLING and DETACHED have
+ * at least one (the inserter's; DETACHED ones are freed at their last);
+ * PIN_DETACHED is set iff DETACHED.  CACHED pins may drop concurrently. */
+static bool pins_match_state(cache_entry *e)
+{
+    uint32_t w = atomic_load_explicit(&e->pins, memory_order_relaxed);
+    bool detached = (w & PIN_DETACHED) != 0;
+    switch (e->state) {
+    case ENTRY_FREE: return w == 0;
+    case ENTRY_FILLING: return !detached && (w & PIN_COUNT) > 0;
+    case ENTRY_CACHED: return !detached;
+    case ENTRY_DETACHED: return detached && (w & PIN_COUNT) > 0;
+    default: return false;
+    }
+}
+
+/* The ring is circular and doubly linked, holds exactly ring_count entries,
+ * all CACHED, and the hand is on it (NIL iff it is empty). */
+static lsm_status verify_ring(cache_shard *s, uint32_t sh)
+{
+    if (s->clock_hand == NIL) {
+        VERIFY(s->ring_count == 0, "block cache shard %u: no clock hand but %u entries on the ring",
+               sh, s->ring_count);
+        return LSM_OK;
+    }
+    uint32_t i = s->clock_hand, n = 0;
+    do {
+        VERIFY(i < s->nentries && n < s->ring_count && shard_entry(s, i)->state == ENTRY_CACHED,
+               "block cache shard %u: ring broken at entry %u", sh, i);
+        uint32_t next = shard_entry(s, i)->ring_next;
+        VERIFY(next < s->nentries && shard_entry(s, next)->ring_prev == i,
+               "block cache shard %u: ring links broken after entry %u", sh, i);
+        i = next;
+        n++;
+    } while (i != s->clock_hand);
+    VERIFY(n == s->ring_count, "block cache shard %u: %u entries on the ring, count says %u", sh,
+           n, s->ring_count);
+    return LSM_OK;
+}
+
 static lsm_status verify_entries(cache_shard *s, uint32_t sh)
 {
-    uint64_t live = 0, cached = 0, in_table = 0, on_lru = 0, unpinned = 0, free_slots = 0;
+    uint64_t live = 0, cached = 0, in_table = 0, free_slots = 0;
     for (uint32_t i = 0; i < s->nentries; i++) {
         cache_entry *e = shard_entry(s, i);
         live += e->state != ENTRY_FREE;
         cached += e->state == ENTRY_CACHED;
-        unpinned += e->state == ENTRY_CACHED && e->refs == 0;
-        VERIFY(e->state == ENTRY_FREE || e->state == ENTRY_CACHED || e->refs > 0,
-               "block cache shard %u: uncached entry %u has no pin", sh, i);
+        VERIFY(pins_match_state(e), "block cache shard %u: entry %u in state %u has pin word %#x",
+               sh, i, e->state, atomic_load_explicit(&e->pins, memory_order_relaxed));
     }
     for (uint32_t i = s->free_entry; i != NIL; i = shard_entry(s, i)->hash_next) {
         VERIFY(i < s->nentries && shard_entry(s, i)->state == ENTRY_FREE &&
@@ -795,21 +917,14 @@ static lsm_status verify_entries(cache_shard *s, uint32_t sh)
                    (unsigned long long) e->file_no, (unsigned long long) e->offset);
             in_table++;
         }
-    uint32_t prev = NIL;
-    for (uint32_t i = s->lru_head; i != NIL; i = shard_entry(s, i)->lru_next) {
-        VERIFY(i < s->nentries && on_lru < s->nentries && shard_entry(s, i)->state ==
-               ENTRY_CACHED && shard_entry(s, i)->refs == 0 && shard_entry(s, i)->lru_prev == prev,
-               "block cache shard %u: LRU list broken at entry %u", sh, i);
-        prev = i;
-        on_lru++;
-    }
-    VERIFY(prev == s->lru_tail, "block cache shard %u: LRU tail is wrong", sh);
-    VERIFY(in_table == cached && on_lru == unpinned && free_slots + live == s->nentries &&
+    lsm_status st = verify_ring(s, sh);
+    if (st != LSM_OK)
+        return st;
+    VERIFY(in_table == cached && s->ring_count == cached && free_slots + live == s->nentries &&
            live == relaxed_load(&s->entries),
-           "block cache shard %u: counts disagree (table %llu/%llu cached, LRU %llu/%llu unpinned, "
+           "block cache shard %u: counts disagree (table %llu/%llu cached, ring %u, "
            "%llu free + %llu live slots of %u, entries stat %llu)", sh,
-           (unsigned long long) in_table, (unsigned long long) cached,
-           (unsigned long long) on_lru, (unsigned long long) unpinned,
+           (unsigned long long) in_table, (unsigned long long) cached, s->ring_count,
            (unsigned long long) free_slots, (unsigned long long) live, s->nentries,
            (unsigned long long) relaxed_load(&s->entries));
     return LSM_OK;

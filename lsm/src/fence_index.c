@@ -25,6 +25,20 @@ static size_t common_prefix(const uint8_t *a, size_t alen, const uint8_t *b, siz
     return i;
 }
 
+/* Fills fence i from index entry i; false if the entry is malformed. */
+static bool fence_from_entry(fence_index *fi, const sst_block *index, uint32_t i)
+{
+    sst_index_entry ie;
+    if (sst_index_entry_at(index, i, &ie) != LSM_OK)
+        return false;
+    fi->key8[i] = key8_after(ie.last_key, ie.last_key_len, fi->common_len);
+    fi->fences[i] = (fence) {
+        .ts = ie.last_ts, .block_offset = ie.handle.offset, .block_size = ie.handle.size,
+        .tail_len = ie.last_key_len - fi->common_len,
+    };
+    return true;
+}
+
 lsm_status fence_index_build(fence_index *fi, const sst_block *index)
 {
     memset(fi, 0, sizeof *fi);
@@ -36,40 +50,33 @@ lsm_status fence_index_build(fence_index *fi, const sst_block *index)
     if (!sst_block_key_ts(index, 0, &first, &flen, &ts) ||
         !sst_block_key_ts(index, index->count - 1, &last, &llen, &ts))
         return LSM_OK;
-    fence *f = malloc(sizeof *f * index->count);
-    if (!f)
+    void *mem = malloc((sizeof(uint64_t) + sizeof(fence)) * (size_t) index->count);
+    if (!mem)
         return lsm_fail(LSM_NO_MEMORY, "fence index of %u blocks", index->count);
-    size_t common = common_prefix(first, flen, last, llen);
-    for (uint32_t i = 0; i < index->count; i++) {
-        const uint8_t *k;
-        uint32_t kl;
-        if (!sst_block_key_ts(index, i, &k, &kl, &f[i].ts)) {
-            free(f);
+    fi->key8 = mem;
+    fi->fences = (fence *) (fi->key8 + index->count);
+    fi->common = first;
+    fi->common_len = (uint32_t) common_prefix(first, flen, last, llen);
+    fi->count = index->count;
+    for (uint32_t i = 0; i < index->count; i++)
+        if (!fence_from_entry(fi, index, i)) {
+            fence_index_free(fi);
             return LSM_OK; /* malformed: plain search reports it */
         }
-        f[i].key8 = key8_after(k, kl, common);
-        f[i].tail_len = kl - (uint32_t) common;
-    }
-    fi->fences = f;
-    fi->count = index->count;
-    fi->common = first;
-    fi->common_len = (uint32_t) common;
     return LSM_OK;
 }
 
 void fence_index_free(fence_index *fi)
 {
-    free(fi->fences);
+    free(fi->key8);
     memset(fi, 0, sizeof *fi);
 }
 
-/* Compares index entry i with the target; key8 is the target's fence. */
-static int fence_cmp(const fence_index *fi, const sst_block *index, uint32_t i, uint64_t key8,
-                     const uint8_t *key, size_t klen, int64_t ts)
+/* Compares index entry i, whose key8 equals the target's, with the target. */
+static int fence_cmp_equal_key8(const fence_index *fi, const sst_block *index, uint32_t i,
+                                const uint8_t *key, size_t klen, int64_t ts)
 {
     const fence *f = &fi->fences[i];
-    if (f->key8 != key8)
-        return f->key8 < key8 ? -1 : 1;
     size_t tail = klen - fi->common_len;
     if (f->tail_len <= 8 && tail <= 8) {
         if (f->tail_len != tail)
@@ -87,16 +94,47 @@ static int fence_cmp(const fence_index *fi, const sst_block *index, uint32_t i, 
 uint32_t fence_index_seek(const fence_index *fi, const sst_block *index, const uint8_t *key,
                           size_t klen, int64_t ts)
 {
-    if (!fi->fences || klen < fi->common_len || memcmp(key, fi->common, fi->common_len) != 0)
+    if (!fi->key8 || klen < fi->common_len || memcmp(key, fi->common, fi->common_len) != 0)
         return sst_index_seek(index, key, klen, ts);
     uint64_t key8 = key8_after(key, klen, fi->common_len);
+    /* [lo, hi): the blocks whose key8 equals the target's; the answer is
+     * the first of them not below the target, or hi. */
     uint32_t lo = 0, hi = fi->count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (fence_cmp(fi, index, mid, key8, key, klen, ts) < 0)
+        if (fi->key8[mid] < key8)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    hi = lo;
+    while (hi < fi->count && fi->key8[hi] == key8 && hi - lo < 4)
+        hi++;
+    if (hi < fi->count && fi->key8[hi] == key8) {   /* a long run: search its end */
+        uint32_t end = fi->count;
+        while (hi < end) {
+            uint32_t mid = hi + (end - hi) / 2;
+            if (fi->key8[mid] == key8)
+                hi = mid + 1;
+            else
+                end = mid;
+        }
+    }
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (fence_cmp_equal_key8(fi, index, mid, key, klen, ts) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     return lo;
+}
+
+bool fence_index_handle(const fence_index *fi, uint32_t i, sst_handle *h)
+{
+    if (!fi->key8 || i >= fi->count)
+        return false;
+    h->offset = fi->fences[i].block_offset;
+    h->size = fi->fences[i].block_size;
+    return true;
 }

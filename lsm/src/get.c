@@ -127,7 +127,9 @@ static lsm_status table_block(get_ctx *g, uint32_t slot, table_handle **th, sst_
     uint32_t bi = fence_index_seek(&(*th)->fences, &(*th)->index, g->key, g->klen, g->ts);
     if (bi >= (*th)->index.count)
         return LSM_NOT_FOUND;
-    sst_index_entry ie;
+    if (fence_index_handle(&(*th)->fences, bi, bh))
+        return LSM_OK;
+    sst_index_entry ie; /* no fences (a small table): decode the index entry */
     st = sst_index_entry_at(&(*th)->index, bi, &ie);
     if (st != LSM_OK)
         return table_error(g->db, (*th)->file_no, st);

@@ -1,6 +1,6 @@
 /*
- * test_block_cache.c — the shared block cache: hits and misses, LRU order,
- * pins under pressure, sizes up to a whole shard, erase_file, allocator churn,
+ * test_block_cache.c — the shared block cache: hits and misses, CLOCK order,
+ * pins under pressure, releases racing erase_file, sizes up to a whole shard, erase_file, allocator churn,
  * and concurrent use by forked processes (each mapping the region at its own
  * address) and by threads.  Every value is derived from its key, so any
  * reader can verify every byte it gets.
@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -176,27 +177,80 @@ static void test_basic(void)
 /* One shard of 64 KiB holds exactly 16 entries of 4064 bytes (4 KiB each). */
 #define SLOT_LEN 4064
 
-static void test_lru_order(void)
+/* CLOCK: a hit sets the entry's reference bit; the hand clears set bits,
+ * passes over pinned entries and evicts the first clear, unpinned one; a new
+ * entry goes just behind the hand.  The comments track the ring from the
+ * hand on. */
+static void test_clock_order(void)
 {
     block_cache *c = new_cache(64 * KiB, 1);
     for (uint64_t k = 0; k < 16; k++)
-        CHECK(insert_released(c, 1, k, SLOT_LEN));
+        CHECK(insert_released(c, 1, k, SLOT_LEN));   /* ring 0..15, no bits */
     block_cache_stats st;
     block_cache_get_stats(c, &st);
     CHECK(st.usage_bytes == 64 * KiB && st.evictions == 0);
 
-    CHECK(cached(c, 1, 0));                 /* 0 becomes most recent */
-    CHECK(insert_released(c, 1, 16, SLOT_LEN));
-    CHECK(!cached(c, 1, 1));                /* 1 was the oldest */
+    /* Every entry referenced: the hand clears all bits and comes back to 0,
+     * although 0 was used last (LRU would evict 1). */
+    for (uint64_t k = 0; k < 16; k++)
+        CHECK(cached(c, 1, k));
     CHECK(cached(c, 1, 0));
-    CHECK(insert_released(c, 1, 17, SLOT_LEN));
-    CHECK(!cached(c, 1, 2));
-    CHECK(cached(c, 1, 3));                 /* order now 4..15, 0, 16, 17, 3 */
-    CHECK(insert_released(c, 1, 18, SLOT_LEN));
-    CHECK(!cached(c, 1, 4));
-    CHECK(cached(c, 1, 5) && cached(c, 1, 3) && cached(c, 1, 16));
+    CHECK(insert_released(c, 1, 16, SLOT_LEN));     /* evicts 0: 1..15 16 */
+    CHECK(!cached(c, 1, 0));
+
+    /* Second chance for referenced entries. */
+    CHECK(cached(c, 1, 1) && cached(c, 1, 2));
+    CHECK(insert_released(c, 1, 17, SLOT_LEN));     /* evicts 3: 4..15 16 1 2 17 */
+    CHECK(!cached(c, 1, 3));
+
+    /* A pinned entry stays on the ring and is passed over. */
+    size_t len;
+    cache_pin pin;
+    const uint8_t *held = block_cache_lookup(c, 1, 4, &len, &pin);
+    CHECK(held != NULL && len == SLOT_LEN);
+    CHECK(insert_released(c, 1, 18, SLOT_LEN));     /* evicts 5: 6..15 16 1 2 17 4 18 */
+    CHECK(!cached(c, 1, 5));
+    CHECK(value_ok(held, SLOT_LEN, 1, 4));
+    block_cache_release(c, pin);                    /* 4 keeps its bit */
+    CHECK_OK(block_cache_verify(c));
+
+    for (uint64_t k = 19; k <= 28; k++)             /* evict 6..15: 16 1 2 17 4 18 19..28 */
+        CHECK(insert_released(c, 1, k, SLOT_LEN));
+    for (uint64_t k = 29; k <= 33; k++)             /* evict 16 1 2 17, pass 4, evict 18 */
+        CHECK(insert_released(c, 1, k, SLOT_LEN));
+    const uint64_t gone[] = {16, 1, 2, 17, 18, 6, 15};
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
+        CHECK(!cached(c, 1, gone[i]));
+    CHECK(cached(c, 1, 4));
+    for (uint64_t k = 19; k <= 33; k++)
+        CHECK(cached(c, 1, k));
     block_cache_get_stats(c, &st);
-    CHECK(st.evictions == 3 && st.entries == 16);
+    CHECK(st.evictions == 18 && st.entries == 16 && st.hits == 16 + 1 + 2 + 1 + 1 + 15);
+    CHECK_OK(block_cache_verify(c));
+    free(c);
+}
+
+/* With every entry pinned the hand finds no victim (after two revolutions)
+ * and the insert fails; one release makes exactly that entry evictable. */
+static void test_all_pinned(void)
+{
+    block_cache *c = new_cache(64 * KiB, 1);
+    cache_pin pins[16];
+    for (uint64_t k = 0; k < 16; k++)
+        CHECK(insert_value(c, 7, k, SLOT_LEN, &pins[k]) != NULL);
+    CHECK(!insert_released(c, 7, 100, SLOT_LEN));
+    CHECK(!insert_released(c, 7, 101, 10));
+    block_cache_release(c, pins[9]);
+    CHECK(insert_released(c, 7, 100, SLOT_LEN));
+    CHECK(!cached(c, 7, 9));
+    for (uint64_t k = 0; k < 16; k++)
+        if (k != 9) {
+            CHECK(cached(c, 7, k));   /* pinned twice now, released once */
+            block_cache_release(c, pins[k]);
+        }
+    block_cache_stats st;
+    block_cache_get_stats(c, &st);
+    CHECK(st.evictions == 1 && st.entries == 16);
     CHECK_OK(block_cache_verify(c));
     free(c);
 }
@@ -488,6 +542,82 @@ static void test_multi_thread(void)
     free(c);
 }
 
+/* Lock-free releases racing erase_file: readers pin and release a few hot
+ * keys (often holding two pins) while another thread erases their file over
+ * and over.  Every erased-while-pinned entry must be freed by exactly one
+ * release: afterwards, with nothing pinned, one more erase leaves the cache
+ * empty and consistent. */
+#define ERASE_READERS 4
+#define ERASE_ROUNDS 20000
+
+typedef struct erase_race {
+    block_cache *c;
+    uint64_t seed;
+    _Atomic int *stop;
+    int errors;
+} erase_race;
+
+static void *erase_reader(void *arg)
+{
+    erase_race *r = arg;
+    uint64_t seed = r->seed;
+    for (int op = 0; op < ERASE_ROUNDS; op++) {
+        uint64_t k = xorshift64(&seed) % 8;
+        size_t len = 100 + k * 300, got;
+        cache_pin a, b;
+        const uint8_t *p = block_cache_lookup(r->c, 11, k, &got, &a);
+        if (p == NULL)
+            p = insert_value(r->c, 11, k, len, &a);
+        else
+            r->errors += got != len;
+        if (p == NULL)
+            continue;
+        const uint8_t *q = block_cache_lookup(r->c, 11, k, &got, &b);
+        r->errors += !value_ok(p, len, 11, k);
+        if (q != NULL) {
+            r->errors += !value_ok(q, len, 11, k);
+            block_cache_release(r->c, b);
+        }
+        block_cache_release(r->c, a);
+    }
+    return NULL;
+}
+
+static void *erase_loop(void *arg)
+{
+    erase_race *r = arg;
+    while (!atomic_load(r->stop))
+        block_cache_erase_file(r->c, 11);
+    return NULL;
+}
+
+static void test_release_races_erase(void)
+{
+    block_cache *c = new_cache(256 * KiB, 2);
+    _Atomic int stop = 0;
+    erase_race readers[ERASE_READERS], eraser = { .c = c, .stop = &stop };
+    pthread_t t[ERASE_READERS], te;
+    CHECK(pthread_create(&te, NULL, erase_loop, &eraser) == 0);
+    for (int i = 0; i < ERASE_READERS; i++) {
+        readers[i] = (erase_race) { .c = c, .seed = 31 + (uint64_t) i, .stop = &stop };
+        CHECK(pthread_create(&t[i], NULL, erase_reader, &readers[i]) == 0);
+    }
+    for (int i = 0; i < ERASE_READERS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(readers[i].errors == 0);
+    }
+    atomic_store(&stop, 1);
+    pthread_join(te, NULL);
+    CHECK_OK(block_cache_verify(c));
+    block_cache_erase_file(c, 11);
+    block_cache_stats st;
+    block_cache_get_stats(c, &st);
+    CHECK(st.entries == 0 && st.usage_bytes == 0);
+    CHECK(st.hits > 0 && st.inserts > 8);
+    CHECK_OK(block_cache_verify(c));
+    free(c);
+}
+
 /* Threads inserting the same missing key at once must all end up with the
  * one cached copy (the losers of the race get the winner's entry). */
 #define RACERS 6
@@ -551,7 +681,8 @@ int main(void)
 {
     test_init_rejects();
     test_basic();
-    test_lru_order();
+    test_clock_order();
+    test_all_pinned();
     test_pins_survive_pressure();
     test_sizes_up_to_a_shard();
     test_erase_file();
@@ -559,5 +690,6 @@ int main(void)
     test_multi_process();
     test_multi_thread();
     test_insert_race();
+    test_release_races_erase();
     return test_report("test_block_cache");
 }

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include "bloom.h"
+#include "coding.h"
+#include "fence_index.h"
 #include "sst.h"
 #include "testutil.h"
 
@@ -698,6 +700,117 @@ static void test_corruption(void)
     free(rt[0].value);
 }
 
+/* ---------------------------------------------------------- fence index */
+
+/* Index-block keys of one shape, sorted by (key, ts); each key is
+ * prefix | body where body depends on the shape. */
+enum fence_shape { FENCE_IDS, FENCE_LONG_RUN, FENCE_MIXED_LEN };
+
+static size_t fence_key(enum fence_shape shape, uint32_t i, uint8_t *k)
+{
+    memcpy(k, "doc/", 4);
+    switch (shape) {
+    case FENCE_IDS:         /* 8-byte big-endian ids with gaps */
+        for (int b = 0; b < 8; b++)
+            k[4 + b] = (uint8_t) (((uint64_t) i * 1000 + 7) >> (56 - 8 * b));
+        return 12;
+    case FENCE_LONG_RUN:    /* the 8 bytes after the prefix are equal for runs of 50 */
+        memset(k + 4, 'A' + (int) (i / 50), 8);
+        snprintf((char *) k + 12, 16, "%06u", i);
+        return 18;
+    case FENCE_MIXED_LEN:   /* lengths 4..16, zero bytes included, prefixes of each other */
+    default: {
+        size_t len = 4 + (i % 4) * 3;
+        memset(k + 4, 0, 12);
+        for (size_t b = 4; b < len && b < 8; b++)
+            k[b] = (uint8_t) (i / 4 >> (8 * (7 - b)));
+        return len;
+    }
+    }
+}
+
+static void check_fence_target(const fence_index *fi, const sst_block *index, const uint8_t *k,
+                               size_t kl, int64_t ts)
+{
+    uint32_t want = sst_index_seek(index, k, kl, ts);
+    uint32_t got = fence_index_seek(fi, index, k, kl, ts);
+    CHECK(got == want);
+    if (got != want)
+        fprintf(stderr, "fence seek: got %u want %u (klen %zu ts %lld)\n", got, want, kl,
+                (long long) ts);
+    sst_handle h;
+    if (want < index->count && fence_index_handle(fi, want, &h)) {
+        sst_index_entry ie;
+        CHECK_OK(sst_index_entry_at(index, want, &ie));
+        CHECK(h.offset == ie.handle.offset && h.size == ie.handle.size);
+    }
+}
+
+static void test_fence_shape(enum fence_shape shape, uint32_t nkeys)
+{
+    sst_block_writer w = {0};
+    uint8_t keys[400][24];
+    size_t lens[400];
+    int64_t tss[400];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < nkeys && n < 400; i++) {
+        uint8_t k[24];
+        size_t kl = fence_key(shape, i, k);
+        if (n > 0 && key_compare(k, kl, keys[n - 1], lens[n - 1]) <= 0)
+            continue;   /* keep keys strictly ascending */
+        for (int64_t v = 0; v < 1 + (int64_t) (i % 3) && n < 400; v++, n++) {
+            memcpy(keys[n], k, kl);
+            lens[n] = kl;
+            tss[n] = v * 10 - 5;
+            uint8_t val[SST_INDEX_VALUE_SIZE];
+            put_i64(val, tss[n]);
+            put_i64(val + 8, tss[n]);
+            put_u64(val + 16, (uint64_t) n * 4096 + 17);
+            put_u32(val + 24, 4000 + n);
+            lsm_entry e = {.key = keys[n], .key_len = (uint32_t) kl, .type = ENTRY_PUT,
+                           .ts = tss[n], .value = val, .value_len = sizeof val};
+            CHECK_OK(sst_block_writer_add(&w, &e));
+        }
+    }
+    CHECK_OK(sst_block_writer_finish(&w));
+    sst_block index;
+    CHECK_OK(sst_block_parse(w.data.data, w.data.len, &index));
+    fence_index fi;
+    CHECK_OK(fence_index_build(&fi, &index));
+    CHECK(fi.key8 != NULL && fi.count == n);
+    for (uint32_t i = 0; i < n; i++)
+        for (int64_t d = -1; d <= 1; d++) {
+            check_fence_target(&fi, &index, keys[i], lens[i], tss[i] + d);
+            check_fence_target(&fi, &index, keys[i], lens[i] - 1, tss[i]);
+            check_fence_target(&fi, &index, keys[i], lens[i], INT64_MIN);
+        }
+    for (int t = 0; t < 3000; t++) {   /* random keys, some off the prefix */
+        uint8_t k[24];
+        size_t kl = (size_t) (xorshift64(&rng) % 20);
+        for (size_t b = 0; b < kl; b++)
+            k[b] = (uint8_t) xorshift64(&rng);
+        if (t % 4 != 0 && kl >= 4)
+            memcpy(k, "doc/", 4);
+        if (t % 8 == 1 && kl > 5)
+            memset(k + 4, 'A' + (int) (xorshift64(&rng) % 4), kl - 5);
+        check_fence_target(&fi, &index, k, kl, (int64_t) (xorshift64(&rng) % 30) - 15);
+    }
+    sst_handle h;
+    CHECK(!fence_index_handle(&fi, n, &h));
+    fence_index_free(&fi);
+    CHECK(!fence_index_handle(&fi, 0, &h));
+    sst_block_writer_free(&w);
+}
+
+/* fence_index_seek gives sst_index_seek's answer, and its handles are the
+ * index entries', for ids, long runs of equal key8 and mixed lengths. */
+static void test_fence_index(void)
+{
+    test_fence_shape(FENCE_IDS, 300);
+    test_fence_shape(FENCE_LONG_RUN, 300);
+    test_fence_shape(FENCE_MIXED_LEN, 300);
+}
+
 int main(void)
 {
     test_tempdir(dir, sizeof dir, "sst");
@@ -707,6 +820,7 @@ int main(void)
     test_range_tombstones();
     test_meta_expiry_and_truncation();
     test_corruption();
+    test_fence_index();
     test_rmdir(dir);
     return test_report("test_sst");
 }
