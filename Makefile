@@ -62,15 +62,20 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: lsm-lib installcheck crashcheck clean-lsm isolationcheck
+.PHONY: lsm-lib installcheck crashcheck clean-lsm isolationcheck FORCE
 
 $(OBJS): flowdb_fdw/flowdb.h lsm/include/lsm.h
 $(filter flowdb_fdw/fdw_%,$(OBJS)): flowdb_fdw/fdw.h
 $(filter jsondb/%,$(OBJS)): jsondb/jsondb.h
+# The engine library is remade by its own Makefile on every build; the
+# recipe on the file target itself makes make look at its new timestamp, so
+# flowdb.so is relinked whenever the engine changed (with a phony
+# prerequisite and no recipe, a change to lsm/ alone was missed).
 $(shlib): $(LSM_LIB)
-$(LSM_LIB): lsm-lib
-lsm-lib:
+$(LSM_LIB): FORCE
 	$(MAKE) -C lsm
+lsm-lib: $(LSM_LIB)
+FORCE:
 
 installcheck:
 	./test/run_regress.sh $(REGRESS)
