@@ -171,6 +171,40 @@ static uint32_t random_len(void)
     return (uint32_t) (xorshift64(&rng) % MAXVAL);
 }
 
+static uint8_t inplace_vals[8][MAXVAL + 1];
+
+/* Writes ops[0, n) with lsm_write_prepare_ops, a put without its own expiry
+ * expiring at ttl_expire (0 = never); aborts instead of committing when
+ * abort is set. */
+static void write_in_place(const pending_op *ops, int n, int64_t ttl_expire, bool abort)
+{
+    lsm_write_op w[8];
+    static const char top[] = "\xff\xff\xff\xff\xff\xff";
+    for (int i = 0; i < n; i++) {
+        const pending_op *p = &ops[i];
+        if (p->kind == 0) {
+            make_value(p->val_id, p->val_len, inplace_vals[i]);
+            w[i] = (lsm_write_op) {LSM_OP_PUT, keys[p->k], key_lens[p->k], inplace_vals[i],
+                                   p->val_len, tss[p->t], p->expire_at ? p->expire_at : ttl_expire};
+        } else if (p->kind == 1) {
+            w[i] = (lsm_write_op) {LSM_OP_DELETE, keys[p->k], key_lens[p->k], NULL, 0, tss[p->t], 0};
+        } else {
+            bool to_top = p->k2 == NKEYS;
+            w[i] = (lsm_write_op) {LSM_OP_DELETE_RANGE, keys[p->k], key_lens[p->k],
+                                   to_top ? (const void *) top : keys[p->k2],
+                                   to_top ? 6 : key_lens[p->k2], 0, 0};
+        }
+    }
+    lsm_batch *scratch = lsm_batch_new();
+    lsm_ticket t;
+    CHECK_OK(lsm_write_prepare_ops(db, w, (size_t) n, 0, scratch, &t));
+    if (abort)
+        CHECK_OK(lsm_write_abort(db, &t));
+    else
+        CHECK_OK(lsm_write_commit(db, &t));
+    lsm_batch_free(scratch);
+}
+
 static void do_write(model *m)
 {
     pending_op ops[8];
@@ -227,6 +261,12 @@ static void do_write(model *m)
         CHECK_OK(lsm_write_prepare(db, b, &t));
         CHECK_OK(lsm_write_commit(db, &t));
         apply_ops(m, ops, n, ttl_expire);
+    } else if (mode < 6) {
+        /* the same ops given in place, with absolute expiries: large ones
+         * are ingested, small ones encoded into the scratch batch */
+        write_in_place(ops, n, ttl_expire, mode == 2);
+        if (mode != 2)
+            apply_ops(m, ops, n, ttl_expire);
     } else {
         CHECK_OK(lsm_write(db, b));
         apply_ops(m, ops, n, ttl_expire);
@@ -263,6 +303,38 @@ static void check_get(const model *m, lsm_snapshot *snap)
             FAIL("get(%d,%d): wrong value/expiry", k, t);
     }
     lsm_value_free(&v);
+}
+
+/* A handful of random (key, ts) at once through lsm_get_many. */
+static void check_get_many(const model *m, lsm_snapshot *snap)
+{
+    enum { MAX = 24 };
+    int n = 1 + (int) (xorshift64(&rng) % MAX), ks[MAX], ts[MAX];
+    lsm_key_ts q[MAX];
+    static lsm_value out[MAX];
+    lsm_status found[MAX];
+    for (int i = 0; i < n; i++) {
+        ks[i] = (int) (xorshift64(&rng) % NKEYS);
+        ts[i] = (int) (xorshift64(&rng) % NTS);
+        q[i] = (lsm_key_ts) {keys[ks[i]], key_lens[ks[i]], tss[ts[i]]};
+    }
+    lsm_read_options ro;
+    CHECK_OK(lsm_get_many(db, read_opts(&ro, snap), q, (size_t) n, out, found));
+    for (int i = 0; i < n; i++) {
+        const cell *c = &m->c[ks[i]][ts[i]];
+        if (!cell_live(c)) {
+            if (found[i] != LSM_NOT_FOUND)
+                FAIL("get_many(%d,%d): got %s, want not found", ks[i], ts[i],
+                     lsm_status_name(found[i]));
+            continue;
+        }
+        make_value(c->val_id, c->val_len, valbuf);
+        if (found[i] != LSM_OK || out[i].len != c->val_len ||
+            (out[i].len && memcmp(out[i].data, valbuf, out[i].len) != 0) ||
+            out[i].expire_at != c->expire_at)
+            FAIL("get_many(%d,%d): got %s or a wrong value/expiry", ks[i], ts[i],
+                 lsm_status_name(found[i]));
+    }
 }
 
 static void check_latest(const model *m, lsm_snapshot *snap)
@@ -430,14 +502,18 @@ int main(void)
         uint64_t r = xorshift64(&rng) % 1000;
         if (r < 450)
             do_write(live);
-        else if (r < 700)
+        else if (r < 650)
             check_get(live, NULL);
+        else if (r < 700)
+            check_get_many(live, NULL);
         else if (r < 760)
             check_latest(live, NULL);
         else if (r < 800)
             check_scan(live, NULL);
-        else if (r < 830 && snap)
+        else if (r < 815 && snap)
             check_get(snap_model, snap);
+        else if (r < 830 && snap)
+            check_get_many(snap_model, snap);
         else if (r < 840 && snap)
             check_scan(snap_model, snap);
         else if (r < 843) {
