@@ -35,7 +35,9 @@ typedef struct get_ctx {
  * filter admits the key would search, fetched and pinned (its bytes being
  * loaded) before the key's turn comes. */
 typedef struct located_block {
+    bool none;           /* no table admits the key (bounds, bloom, fence) */
     bool pinned;
+    uint32_t index;      /* the table's position in the version */
     uint32_t slot;       /* the table's slot */
     block_ref ref;
     sst_block block;
@@ -168,7 +170,15 @@ static lsm_status get_in_version(get_ctx *g, uint32_t vi, lsm_value *out)
         if (st == LSM_OK && e.type == ENTRY_PUT)
             st = copy_out(out, &e);
     }
-    for (uint32_t i = 0; i < v->n_tables && st == LSM_NOT_FOUND; i++)
+    /* get_many located the key's block: the tables before it (or all of
+     * them, when none admitted the key) were ruled out for this key at
+     * this version already. */
+    uint32_t first = 0;
+    if (g->located && g->located->none)
+        first = v->n_tables;
+    else if (g->located && g->located->pinned)
+        first = g->located->index;
+    for (uint32_t i = first; i < v->n_tables && st == LSM_NOT_FOUND; i++)
         st = table_find(g, v->tables[i], out, &e);
     if (st != LSM_OK)
         return st;
@@ -259,11 +269,12 @@ static uint64_t prefetch_key(lsm_db *db, const lsm_read_options *ro, const versi
 }
 
 /* Pins into *loc the block of the newest table of v whose bloom filter
- * admits g's key, and starts loading its bytes.  Best effort: on any
- * failure nothing is pinned and the key's own read meets the error. */
+ * admits g's key, and starts loading its bytes; or notes that no table
+ * admits it.  Best effort: on any failure nothing is noted and the key's
+ * own read meets the error. */
 static void locate_block(get_ctx *g, const version *v, located_block *loc)
 {
-    loc->pinned = false;
+    loc->none = loc->pinned = false;
     for (uint32_t i = 0; i < v->n_tables; i++) {
         table_handle *th;
         sst_handle bh;
@@ -274,18 +285,20 @@ static void locate_block(get_ctx *g, const version *v, located_block *loc)
                                         &loc->buf, &loc->ref, &loc->block) != LSM_OK)
             return;
         loc->pinned = true;
+        loc->index = i;
         loc->slot = v->tables[i];
         for (size_t off = 0; off < loc->block.len; off += 64)
             __builtin_prefetch(loc->block.data + off);
         return;
     }
+    loc->none = true;
 }
 
 static void located_release(located_block *loc)
 {
     if (loc->pinned)
         block_ref_release(&loc->ref);
-    loc->pinned = false;
+    loc->none = loc->pinned = false;
 }
 
 /* Does a memtable of v hold some version of g's key?  (Then the tables are
