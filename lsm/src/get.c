@@ -354,11 +354,14 @@ lsm_status lsm_get_many(lsm_db *db, const lsm_read_options *ro, const lsm_key_ts
     memset(locs, 0, sizeof locs);
     lsm_status first_error = LSM_OK;
     uint64_t hits = 0, bytes = 0;
+    /* one key has nothing to overlap with: it is read as lsm_get reads */
+    bool ahead = n > 1;
     for (size_t i = 0; i < n + GET_MANY_AHEAD; i++) {
         if (i < n && check_key(keys[i].key, keys[i].key_len) == LSM_OK)
-            hashes[i % GET_MANY_RING] = prefetch_key(db, ro, v, &keys[i]);
+            hashes[i % GET_MANY_RING] =
+                ahead ? prefetch_key(db, ro, v, &keys[i]) : bloom_hash(keys[i].key, keys[i].key_len);
         size_t l = i - (GET_MANY_AHEAD - GET_MANY_LOCATE); /* wraps below 0: skipped */
-        if (l < n && check_key(keys[l].key, keys[l].key_len) == LSM_OK) {
+        if (ahead && l < n && check_key(keys[l].key, keys[l].key_len) == LSM_OK) {
             set_key(&lg, &keys[l], hashes[l % GET_MANY_RING]);
             if (!in_memtable(&lg, v))
                 locate_block(&lg, v, &locs[l % (GET_MANY_LOCATE + 1)]);
