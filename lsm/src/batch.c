@@ -95,11 +95,11 @@ static uint8_t *append_bytes(uint8_t *p, const void *src, size_t len)
     return p + len;
 }
 
-lsm_status lsm_batch_put_expiring(lsm_batch *b, const void *key, size_t key_len, int64_t ts,
-                                  int64_t expire_at, const void *value, size_t value_len)
+/* The limits of a PUT (shared by lsm_batch_put_expiring and ops given in
+ * place). */
+static lsm_status check_put(const void *key, size_t key_len, const void *value, size_t value_len,
+                            int64_t expire_at)
 {
-    if (!b)
-        return lsm_fail(LSM_INVALID, "batch: NULL batch");
     lsm_status st = check_key("key", key, key_len);
     if (st != LSM_OK)
         return st;
@@ -110,7 +110,27 @@ lsm_status lsm_batch_put_expiring(lsm_batch *b, const void *key, size_t key_len,
         return lsm_fail(LSM_INVALID, "batch: value is NULL");
     if (expire_at < 0)
         return lsm_fail(LSM_INVALID, "batch: expire_at %lld is negative", (long long) expire_at);
-    if ((st = batch_reserve(b, BATCH_OP_OVERHEAD + key_len + value_len)) != LSM_OK)
+    return LSM_OK;
+}
+
+/* The limits of a RANGE_DELETE [start, end). */
+static lsm_status check_range(const void *start, size_t start_len, const void *end, size_t end_len)
+{
+    lsm_status st = check_key("range start", start, start_len);
+    if (st != LSM_OK || (st = check_key("range end", end, end_len)) != LSM_OK)
+        return st;
+    if (key_compare(start, start_len, end, end_len) >= 0)
+        return lsm_fail(LSM_INVALID, "batch: delete_range start must sort before end");
+    return LSM_OK;
+}
+
+lsm_status lsm_batch_put_expiring(lsm_batch *b, const void *key, size_t key_len, int64_t ts,
+                                  int64_t expire_at, const void *value, size_t value_len)
+{
+    if (!b)
+        return lsm_fail(LSM_INVALID, "batch: NULL batch");
+    lsm_status st = check_put(key, key_len, value, value_len, expire_at);
+    if (st != LSM_OK || (st = batch_reserve(b, BATCH_OP_OVERHEAD + key_len + value_len)) != LSM_OK)
         return st;
 
     bool unresolved = expire_at == 0;
@@ -156,12 +176,8 @@ lsm_status lsm_batch_delete_range(lsm_batch *b, const void *start, size_t start_
 {
     if (!b)
         return lsm_fail(LSM_INVALID, "batch: NULL batch");
-    lsm_status st = check_key("range start", start, start_len);
-    if (st != LSM_OK || (st = check_key("range end", end, end_len)) != LSM_OK)
-        return st;
-    if (key_compare(start, start_len, end, end_len) >= 0)
-        return lsm_fail(LSM_INVALID, "batch: delete_range start must sort before end");
-    if ((st = batch_reserve(b, BATCH_OP_OVERHEAD + start_len + end_len)) != LSM_OK)
+    lsm_status st = check_range(start, start_len, end, end_len);
+    if (st != LSM_OK || (st = batch_reserve(b, BATCH_OP_OVERHEAD + start_len + end_len)) != LSM_OK)
         return st;
     uint8_t *p = b->buf + b->len;
     *p++ = ENTRY_RANGE_DELETE;
@@ -337,33 +353,15 @@ void batch_resolve_expiry(lsm_batch *b, int64_t now, int64_t default_ttl_secs)
 
 lsm_status batch_check_op(const lsm_write_op *op, size_t op_index)
 {
-    lsm_status st;
     switch (op->kind) {
     case LSM_OP_PUT:
-        if ((st = check_key("key", op->key, op->key_len)) != LSM_OK)
-            break;
-        if (op->value_len > LSM_MAX_VALUE_SIZE)
-            st = lsm_fail(LSM_TOO_LARGE, "batch: value of %zu bytes exceeds LSM_MAX_VALUE_SIZE (%u)",
-                          op->value_len, LSM_MAX_VALUE_SIZE);
-        else if (op->value_len && !op->value)
-            st = lsm_fail(LSM_INVALID, "batch: value is NULL");
-        else if (op->expire_at < 0)
-            st = lsm_fail(LSM_INVALID, "batch: expire_at %lld is negative",
-                          (long long) op->expire_at);
-        break;
+        return check_put(op->key, op->key_len, op->value, op->value_len, op->expire_at);
     case LSM_OP_DELETE:
-        st = check_key("key", op->key, op->key_len);
-        break;
+        return check_key("key", op->key, op->key_len);
     case LSM_OP_DELETE_RANGE:
-        if ((st = check_key("range start", op->key, op->key_len)) == LSM_OK &&
-            (st = check_key("range end", op->value, op->value_len)) == LSM_OK &&
-            key_compare(op->key, op->key_len, op->value, op->value_len) >= 0)
-            st = lsm_fail(LSM_INVALID, "batch: delete_range start must sort before end");
-        break;
-    default:
-        st = lsm_fail(LSM_INVALID, "batch: op %zu has unknown kind %d", op_index, (int) op->kind);
+        return check_range(op->key, op->key_len, op->value, op->value_len);
     }
-    return st;
+    return lsm_fail(LSM_INVALID, "batch: op %zu has unknown kind %d", op_index, (int) op->kind);
 }
 
 size_t batch_op_bound(const lsm_write_op *op)

@@ -191,6 +191,23 @@ static lsm_status get_in_version(get_ctx *g, uint32_t vi, lsm_value *out)
     return st;
 }
 
+/* The version a read searches and its visibility horizon *snap: the
+ * snapshot's, or the current one pinned until end_read. */
+static uint32_t read_version(lsm_db *db, const lsm_read_options *ro, uint64_t *snap)
+{
+    if (ro->snapshot) {
+        *snap = ro->snapshot->seq;
+        return ro->snapshot->version;
+    }
+    return version_pin_current(db, snap);
+}
+
+static void end_read(lsm_db *db, const lsm_read_options *ro, uint32_t v)
+{
+    if (!ro->snapshot)
+        version_unpin(db, v);
+}
+
 static lsm_status check_key(const void *key, size_t klen)
 {
     if (!key || klen == 0)
@@ -222,16 +239,9 @@ lsm_status lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size
         ro = &dflt;
     }
     get_ctx g = {.db = db, .ro = ro, .key = key, .klen = key_len, .ts = ts};
-    uint32_t v;
-    if (ro->snapshot) {
-        v = ro->snapshot->version;
-        g.snap = ro->snapshot->seq;
-    } else {
-        v = version_pin_current(db, &g.snap);
-    }
+    uint32_t v = read_version(db, ro, &g.snap);
     st = get_in_version(&g, v, out);
-    if (!ro->snapshot)
-        version_unpin(db, v);
+    end_read(db, ro, v);
     block_buf_free(&g.buf);
     if (st == LSM_OK) {
         stats_count_read(db, 1, key_len + out->len);
@@ -340,13 +350,7 @@ lsm_status lsm_get_many(lsm_db *db, const lsm_read_options *ro, const lsm_key_ts
         ro = &dflt;
     }
     get_ctx g = {.db = db, .ro = ro};
-    uint32_t vi;
-    if (ro->snapshot) {
-        vi = ro->snapshot->version;
-        g.snap = ro->snapshot->seq;
-    } else {
-        vi = version_pin_current(db, &g.snap);
-    }
+    uint32_t vi = read_version(db, ro, &g.snap);
     const version *v = region_version(db->hdr, vi);
     get_ctx lg = g; /* the locate stage's context */
     uint64_t hashes[GET_MANY_RING];
@@ -385,8 +389,7 @@ lsm_status lsm_get_many(lsm_db *db, const lsm_read_options *ro, const lsm_key_ts
             first_error = st;
         }
     }
-    if (!ro->snapshot)
-        version_unpin(db, vi);
+    end_read(db, ro, vi);
     block_buf_free(&g.buf);
     for (size_t i = 0; i < GET_MANY_LOCATE + 1; i++)
         block_buf_free(&locs[i].buf);
