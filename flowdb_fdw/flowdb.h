@@ -44,6 +44,7 @@ extern int	flowdb_wal_sync_mode;	/* an lsm_sync_mode value */
 extern int	flowdb_wal_sync_interval_ms;
 extern int	flowdb_wal_segment_size_mb;
 extern int	flowdb_compaction_threshold;
+extern int	flowdb_max_size_amp_percent;
 extern int	flowdb_compaction_interval_ms;
 extern int	flowdb_gc_interval_secs;
 extern int	flowdb_default_ttl_secs;

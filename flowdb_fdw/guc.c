@@ -30,6 +30,7 @@ int			flowdb_wal_sync_mode = LSM_SYNC_ALWAYS;
 int			flowdb_wal_sync_interval_ms = 100;
 int			flowdb_wal_segment_size_mb = 64;
 int			flowdb_compaction_threshold = 4;
+int			flowdb_max_size_amp_percent = 100;
 int			flowdb_compaction_interval_ms = 1000;
 int			flowdb_gc_interval_secs = 60;
 int			flowdb_default_ttl_secs = 0;
@@ -119,6 +120,9 @@ flowdb_define_gucs(void)
 			   &flowdb_wal_segment_size_mb, 64, 1, 4096, GUC_UNIT_MB);
 	define_int("flowdb.compaction_threshold", "Similar-size tables that trigger a merge.",
 			   &flowdb_compaction_threshold, 4, 2, 64, 0);
+	define_int("flowdb.max_size_amp_percent",
+			   "Merge every table into the oldest once the others exceed this percent of its size; 0 = never.",
+			   &flowdb_max_size_amp_percent, 100, 0, 100000, 0);
 	define_int("flowdb.compaction_interval_ms", "How often the worker checks for due compactions.",
 			   &flowdb_compaction_interval_ms, 1000, 1, 3600000, GUC_UNIT_MS);
 	define_int("flowdb.gc_interval_secs", "How often the worker drops expired data.",
@@ -161,6 +165,7 @@ flowdb_build_config(lsm_config *cfg)
 	cfg->sync_interval_ms = flowdb_wal_sync_interval_ms;
 	cfg->wal_segment_size = (size_t) flowdb_wal_segment_size_mb * 1024 * 1024;
 	cfg->compaction_threshold = flowdb_compaction_threshold;
+	cfg->max_size_amp_percent = flowdb_max_size_amp_percent;
 	cfg->compaction_interval_ms = flowdb_compaction_interval_ms;
 	cfg->gc_interval_secs = flowdb_gc_interval_secs;
 	cfg->default_ttl_secs = flowdb_default_ttl_secs;

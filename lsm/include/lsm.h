@@ -98,6 +98,9 @@ typedef struct lsm_config {
     uint32_t sync_interval_ms;      /* >= 1 */
     size_t wal_segment_size;        /* bytes before a WAL segment rolls */
     uint32_t compaction_threshold;  /* similar-size tables that trigger a merge, >= 2 */
+    uint32_t max_size_amp_percent;  /* the tables in front of the oldest one,
+                                       past this percent of its bytes, are all
+                                       merged into it; 0 = never (compaction.c) */
     uint32_t compaction_interval_ms;/* >= 1 */
     uint32_t gc_interval_secs;      /* >= 1 */
     int64_t default_ttl_secs;       /* 0 = records never expire by default */

@@ -19,6 +19,18 @@
  * tiers or buckets must not keep the table count growing until the table
  * slots run out.
  *
+ * Before tiers, space amplification: when the tables in front of the
+ * oldest one that share its expiry bucket hold more than
+ * max_size_amp_percent of the oldest one's bytes, that whole run is merged
+ * into it (RocksDB's universal compaction has the same trigger).  Tiers
+ * alone leave up to compaction_threshold - 1 tables in every tier, and a
+ * small oldest table (the first flush of a store that grew later) never
+ * finds partners; every point read of a key held by the oldest table pays
+ * a bloom probe in each table in front of it.  Such a merge waits until
+ * the tables in front have outgrown the oldest, so it rewrites at most
+ * 1 + 100 / max_size_amp_percent times their bytes (2x at the default
+ * 100).
+ *
  * Merging: one data block per input is in memory at a time.  Of each
  * (key, ts) only the newest version is kept; a version covered by a newer
  * range tombstone of the inputs is dropped.  When the run includes the
@@ -66,10 +78,44 @@ static bool run_overlaps(region_header *h, const uint32_t *tables, uint32_t n)
     return false;
 }
 
+static void take_run(const version *v, uint32_t start, uint32_t len, compaction_job *job)
+{
+    job->n_inputs = len;
+    memcpy(job->inputs, &v->tables[start], len * sizeof(uint32_t));
+    job->bottommost = start + len == v->n_tables;
+}
+
+/* The space-amplification run: the oldest table and the adjacent tables in
+ * front of it in its expiry bucket, when they outgrow it (see the top). */
+static bool pick_size_amp_run(region_header *h, const version *v, compaction_job *job)
+{
+    uint32_t pct = h->cfg.max_size_amp_percent;
+    if (pct == 0 || v->n_tables < 2)
+        return false;
+    uint32_t oldest = v->n_tables - 1, start = oldest;
+    const table_meta *base = &region_table(h, v->tables[oldest])->meta;
+    uint64_t newer_bytes = 0;
+    while (start > 0 && oldest - start + 1 < MAX_COMPACTION_INPUTS) {
+        const table_meta *m = &region_table(h, v->tables[start - 1])->meta;
+        if (expiry_bucket(&h->cfg, m) != expiry_bucket(&h->cfg, base))
+            break;
+        newer_bytes += m->file_size;
+        start--;
+    }
+    uint32_t len = oldest - start + 1;
+    if (len < 2 || newer_bytes * 100 <= (uint64_t) pct * base->file_size ||
+        !run_overlaps(h, &v->tables[start], len))
+        return false;
+    take_run(v, start, len, job);
+    return true;
+}
+
 /* Picks the run to merge from the current version (version_mu held). */
 static bool pick_run(region_header *h, compaction_job *job)
 {
     version *v = region_version(h, h->current_version);
+    if (pick_size_amp_run(h, v, job))
+        return true;
     bool crowded = v->n_tables > h->cfg.max_tables / 4;
     uint32_t best_start = 0, best_len = 0;
     int best_tier = 0;
@@ -90,9 +136,7 @@ static bool pick_run(region_header *h, compaction_job *job)
     }
     if (best_len == 0)
         return false;
-    job->n_inputs = best_len;
-    memcpy(job->inputs, &v->tables[best_start], best_len * sizeof(uint32_t));
-    job->bottommost = best_start + best_len == v->n_tables;
+    take_run(v, best_start, best_len, job);
     return true;
 }
 

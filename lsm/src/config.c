@@ -26,6 +26,7 @@
 #define WAL_SEGMENT_MIN MiB
 #define COMPACTION_THRESHOLD_MIN 2u
 #define COMPACTION_THRESHOLD_MAX 64u
+#define SIZE_AMP_PERCENT_MAX 100000u
 #define CACHE_SHARDS_MAX 256u
 #define CACHE_SHARD_MIN (64 * KiB)
 #define MAX_TABLES_MIN 16u
@@ -44,6 +45,7 @@ void lsm_config_defaults(lsm_config *cfg)
     cfg->sync_interval_ms = 100;
     cfg->wal_segment_size = 64 * MiB;
     cfg->compaction_threshold = 4;
+    cfg->max_size_amp_percent = 100;
     cfg->compaction_interval_ms = 1000;
     cfg->gc_interval_secs = 60;
     cfg->default_ttl_secs = 0;
@@ -131,6 +133,9 @@ static lsm_status validate_maintenance(const lsm_config *cfg)
     lsm_status st;
     if ((st = check_u32("compaction_threshold", cfg->compaction_threshold,
                         COMPACTION_THRESHOLD_MIN, COMPACTION_THRESHOLD_MAX, "2 .. 64")) != LSM_OK)
+        return st;
+    if ((st = check_u32("max_size_amp_percent", cfg->max_size_amp_percent, 0,
+                        SIZE_AMP_PERCENT_MAX, "0 (off) .. 100000")) != LSM_OK)
         return st;
     if ((st = check_u32("compaction_interval_ms", cfg->compaction_interval_ms, 1, UINT32_MAX,
                         ">= 1")) != LSM_OK)

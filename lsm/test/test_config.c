@@ -38,6 +38,7 @@ RULE(sync_interval_zero, c->sync_interval_ms = 0)
 RULE(wal_segment_small, c->wal_segment_size = MiB - 1)
 RULE(threshold_small, c->compaction_threshold = 1)
 RULE(threshold_big, c->compaction_threshold = 65)
+RULE(size_amp_big, c->max_size_amp_percent = 100001)
 RULE(compaction_interval_zero, c->compaction_interval_ms = 0)
 RULE(gc_interval_zero, c->gc_interval_secs = 0)
 RULE(ttl_negative, c->default_ttl_secs = -1)
@@ -65,6 +66,7 @@ static const rule rules[] = {
     R(sync_mode_bad, "sync_mode"), R(sync_mode_negative, "sync_mode"),
     R(sync_interval_zero, "sync_interval_ms"), R(wal_segment_small, "wal_segment_size"),
     R(threshold_small, "compaction_threshold"), R(threshold_big, "compaction_threshold"),
+    R(size_amp_big, "max_size_amp_percent"),
     R(compaction_interval_zero, "compaction_interval_ms"),
     R(gc_interval_zero, "gc_interval_secs"), R(ttl_negative, "default_ttl_secs"),
     R(bucket_zero, "time_bucket_secs"), R(bucket_negative, "time_bucket_secs"),
@@ -93,6 +95,7 @@ static void test_defaults(void)
     CHECK(c.sync_interval_ms == 100);
     CHECK(c.wal_segment_size == 64 * MiB);
     CHECK(c.compaction_threshold == 4);
+    CHECK(c.max_size_amp_percent == 100);
     CHECK(c.compaction_interval_ms == 1000);
     CHECK(c.gc_interval_secs == 60);
     CHECK(c.default_ttl_secs == 0);
@@ -137,6 +140,7 @@ static void test_boundaries_accepted(void)
     c.sync_interval_ms = 1;
     c.wal_segment_size = MiB;
     c.compaction_threshold = 2;
+    c.max_size_amp_percent = 0;
     c.compaction_interval_ms = 1;
     c.gc_interval_secs = 1;
     c.time_bucket_secs = 1;
@@ -153,6 +157,7 @@ static void test_boundaries_accepted(void)
     c.block_size = 16 * MiB;
     c.bloom_bits_per_key = 32;
     c.compaction_threshold = 64;
+    c.max_size_amp_percent = 100000;
     c.cache_shards = 256;
     c.block_cache_size = 256 * 64 * 1024;
     c.index_cache_size = 256 * 64 * 1024;

@@ -1,0 +1,186 @@
+/*
+ * test_compaction.c — which tables compaction merges: the space-amplification
+ * run (the oldest table and the tables in front of it, once they outgrow
+ * it), and what keeps a run apart (the setting at 0, disjoint key ranges,
+ * other expiry buckets).  Each test flushes one table at a time, works out
+ * each table's bytes from the stats, and checks the table count the rule
+ * predicts, then that every key still reads its newest value.
+ */
+#include <inttypes.h>
+
+#include "testutil.h"
+
+#define FAR_EXPIRY 4000000000LL  /* Unix seconds in 2096: never reached here */
+
+static int64_t fake_now = 1000000;
+static int64_t test_clock(void *arg) { (void) arg; return fake_now; }
+
+static lsm_db *open_db(const char *dir, uint32_t size_amp_percent)
+{
+    lsm_config cfg;
+    test_small_config(&cfg, dir);
+    cfg.block_size = 512;
+    cfg.compaction_threshold = 64;  /* tiers never merge: only the rule under test */
+    cfg.max_size_amp_percent = size_amp_percent;
+    lsm_open_options o = {.clock = test_clock};
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(&cfg, NULL, 0, &o, &db));
+    return db;
+}
+
+static lsm_stats stats_of(lsm_db *db)
+{
+    lsm_stats s;
+    CHECK_OK(lsm_get_stats(db, &s));
+    return s;
+}
+
+/* Writes keys [first, first + n) with values tagged by round, as one new
+ * table (expire_at 0 = never); returns that table's bytes. */
+static uint64_t flush_table(lsm_db *db, int first, int n, int round, int64_t expire_at)
+{
+    uint64_t before = stats_of(db).table_bytes;
+    lsm_batch *b = lsm_batch_new();
+    char k[32], v[96];
+    for (int i = first; i < first + n; i++) {
+        snprintf(k, sizeof k, "key%06d", i);
+        snprintf(v, sizeof v, "round %d of key %d, padded to a few dozen bytes", round, i);
+        CHECK_OK(lsm_batch_put_expiring(b, k, strlen(k), 0, expire_at, v, strlen(v)));
+    }
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+    CHECK_OK(lsm_flush(db));
+    return stats_of(db).table_bytes - before;
+}
+
+static bool reads_round(lsm_db *db, int key, int round)
+{
+    char k[32], want[96];
+    snprintf(k, sizeof k, "key%06d", key);
+    snprintf(want, sizeof want, "round %d of key %d, padded to a few dozen bytes", round, key);
+    lsm_value v = {0};
+    lsm_status st = lsm_get(db, NULL, k, strlen(k), 0, &v);
+    bool ok = st == LSM_OK && v.len == strlen(want) && memcmp(v.data, want, v.len) == 0;
+    if (!ok)
+        fprintf(stderr, "get(%s) -> %s, want round %d\n", k, lsm_status_name(st), round);
+    lsm_value_free(&v);
+    return ok;
+}
+
+/* A small oldest table and overlapping tables in front of it: nothing
+ * merges until their bytes pass 200% of the oldest one's, then all merge
+ * into one table, and the newest value of every key survives. */
+static void test_merges_once_newer_outgrow_oldest(const char *dir)
+{
+    lsm_db *db = open_db(dir, 200);
+    uint64_t oldest = flush_table(db, 0, 400, 0, 0), newer = 0;
+    int round = 0;
+    bool merged = false;
+    while (!merged) {
+        round++;
+        CHECK(round <= 8);
+        if (round > 8)
+            break;
+        newer += flush_table(db, 0, 200, round, 0);
+        CHECK_OK(lsm_compact(db));
+        merged = newer * 100 > 200 * oldest;
+        uint64_t want = merged ? 1 : (uint64_t) round + 1;
+        CHECK(stats_of(db).table_count == want);
+        if (stats_of(db).table_count != want)
+            fprintf(stderr, "round %d: oldest %" PRIu64 " B, newer %" PRIu64 " B: %" PRIu64
+                    " tables, want %" PRIu64 "\n", round, oldest, newer,
+                    stats_of(db).table_count, want);
+    }
+    CHECK(round >= 3); /* 200-key tables: several before they pass 2x 400 keys */
+    CHECK(stats_of(db).compactions == 1);
+    for (int i = 0; i < 400; i++)
+        CHECK(reads_round(db, i, i < 200 ? round : 0));
+    CHECK_OK(lsm_close(db));
+}
+
+/* At 0 the rule is off: tables in front pile up (tiers are off here too). */
+static void test_zero_never_merges(const char *dir)
+{
+    lsm_db *db = open_db(dir, 0);
+    flush_table(db, 0, 50, 0, 0);
+    for (int round = 1; round <= 4; round++)
+        flush_table(db, 0, 400, round, 0);
+    CHECK_OK(lsm_compact(db));
+    CHECK(stats_of(db).table_count == 5);
+    CHECK(stats_of(db).compactions == 0);
+    CHECK(reads_round(db, 10, 4));
+    CHECK(reads_round(db, 399, 4));
+    CHECK_OK(lsm_close(db));
+}
+
+/* Disjoint key ranges (a sequential load) shadow nothing: no merge, however
+ * large the tables in front. */
+static void test_disjoint_tables_stay(const char *dir)
+{
+    lsm_db *db = open_db(dir, 200);
+    flush_table(db, 0, 50, 0, 0);
+    for (int round = 1; round <= 3; round++)
+        flush_table(db, round * 1000, 400, round, 0);
+    CHECK_OK(lsm_compact(db));
+    CHECK(stats_of(db).table_count == 4);
+    CHECK(reads_round(db, 0, 0));
+    CHECK(reads_round(db, 3399, 3));
+    /* one overlapping table makes the run worth merging */
+    flush_table(db, 0, 50, 4, 0);
+    CHECK_OK(lsm_compact(db));
+    CHECK(stats_of(db).table_count == 1);
+    CHECK(reads_round(db, 49, 4));
+    CHECK(reads_round(db, 2000, 2));
+    CHECK_OK(lsm_close(db));
+}
+
+/* Only the tables in the oldest one's expiry bucket count and merge: a
+ * table of another bucket in front ends the run, so GC can still drop
+ * whole tables. */
+static void test_other_expiry_bucket_ends_the_run(const char *dir)
+{
+    lsm_db *db = open_db(dir, 200);
+    flush_table(db, 0, 50, 0, 0);                 /* oldest: never expires */
+    flush_table(db, 0, 400, 1, FAR_EXPIRY);       /* another bucket */
+    flush_table(db, 0, 400, 2, FAR_EXPIRY);
+    CHECK_OK(lsm_compact(db));
+    CHECK(stats_of(db).table_count == 3);
+    CHECK(reads_round(db, 20, 2));
+    flush_table(db, 0, 50, 3, 0);                 /* the oldest's bucket, but */
+    CHECK_OK(lsm_compact(db));                    /* not adjacent to it */
+    CHECK(stats_of(db).table_count == 4);
+    CHECK(reads_round(db, 20, 3));
+    CHECK(reads_round(db, 300, 2));
+    CHECK_OK(lsm_close(db));
+}
+
+/* The merged table survives a reopen (it went through the manifest). */
+static void test_merge_survives_reopen(const char *dir)
+{
+    lsm_db *db = open_db(dir, 100);
+    flush_table(db, 0, 100, 0, 0);
+    flush_table(db, 0, 300, 1, 0);
+    CHECK_OK(lsm_compact(db));
+    CHECK(stats_of(db).table_count == 1);
+    CHECK_OK(lsm_close(db));
+    db = open_db(dir, 100);
+    CHECK(stats_of(db).table_count == 1);
+    CHECK(reads_round(db, 0, 1));
+    CHECK(reads_round(db, 299, 1));
+    CHECK_OK(lsm_close(db));
+}
+
+int main(void)
+{
+    char dir[256];
+    void (*tests[])(const char *) = {test_merges_once_newer_outgrow_oldest, test_zero_never_merges,
+                                     test_disjoint_tables_stay,
+                                     test_other_expiry_bucket_ends_the_run,
+                                     test_merge_survives_reopen};
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        test_tempdir(dir, sizeof dir, "compaction");
+        tests[i](dir);
+        test_rmdir(dir);
+    }
+    return test_report("test_compaction");
+}
