@@ -118,7 +118,7 @@ flowdb_define_gucs(void)
 			   &flowdb_wal_sync_interval_ms, 100, 1, 60000, GUC_UNIT_MS);
 	define_int("flowdb.wal_segment_size_mb", "Engine WAL segment size before it rolls.",
 			   &flowdb_wal_segment_size_mb, 64, 1, 4096, GUC_UNIT_MB);
-	define_int("flowdb.compaction_threshold", "Similar-size tables that trigger a merge.",
+	define_int("flowdb.compaction_threshold", "Similar-size tables that trigger a merge, and the table count that merges the newest similar-size ones.",
 			   &flowdb_compaction_threshold, 4, 2, 64, 0);
 	define_int("flowdb.max_size_amp_percent",
 			   "Merge every table into the oldest once the others exceed this percent of its size; 0 = never.",

@@ -97,7 +97,9 @@ typedef struct lsm_config {
     lsm_sync_mode sync_mode;
     uint32_t sync_interval_ms;      /* >= 1 */
     size_t wal_segment_size;        /* bytes before a WAL segment rolls */
-    uint32_t compaction_threshold;  /* similar-size tables that trigger a merge, >= 2 */
+    uint32_t compaction_threshold;  /* similar-size tables that trigger a merge,
+                                       and the table count at which the newest
+                                       similar-size ones merge; >= 2 */
     uint32_t max_size_amp_percent;  /* the tables in front of the oldest one,
                                        past this percent of its bytes, are all
                                        merged into it; 0 = never (compaction.c) */

@@ -8,28 +8,34 @@
  * contiguous run of them into one table that takes the run's place, so
  * that order (and "newest source wins") still holds.
  *
- * Picking: a table's tier is floor(log4(size / 1 MiB)); a run of at least
- * compaction_threshold adjacent tables of one tier whose newest expiries fall
- * in the same time bucket is merged.  Keeping expiry buckets apart lets TTL
- * GC drop whole tables.  A run whose tables' key ranges are pairwise
- * disjoint (a sequential load) is left alone: merging would rewrite every
- * byte and drop nothing, and reads already skip such tables by their key
- * bounds — until the table count passes a quarter of max_tables.  Past
- * that ("crowded") tiers and expiry buckets are ignored too: alternating
- * tiers or buckets must not keep the table count growing until the table
- * slots run out.
+ * Picking, first rule that applies:
  *
- * Before tiers, space amplification: when the tables in front of the
- * oldest one that share its expiry bucket hold more than
- * max_size_amp_percent of the oldest one's bytes, that whole run is merged
- * into it (RocksDB's universal compaction has the same trigger).  Tiers
- * alone leave up to compaction_threshold - 1 tables in every tier, and a
- * small oldest table (the first flush of a store that grew later) never
- * finds partners; every point read of a key held by the oldest table pays
- * a bloom probe in each table in front of it.  Such a merge waits until
- * the tables in front have outgrown the oldest, so it rewrites at most
- * 1 + 100 / max_size_amp_percent times their bytes (2x at the default
- * 100).
+ * 1. Space amplification: when the tables in front of the oldest one that
+ *    share its expiry bucket hold more than max_size_amp_percent of the
+ *    oldest one's bytes, that whole run is merged into it (the trigger of
+ *    RocksDB's universal compaction).  A small oldest table (the first
+ *    flush of a store that grew later) otherwise never finds partners, and
+ *    every point read of a key it holds probes each table in front of it.
+ *    Such a merge waits until the tables in front have outgrown the oldest,
+ *    so it rewrites at most 1 + 100 / max_size_amp_percent times their
+ *    bytes (2x at the default 100).
+ * 2. Tiers: a table's tier is floor(log4(size / 1 MiB)); a run of at least
+ *    compaction_threshold adjacent tables of one tier whose newest expiries
+ *    fall in the same time bucket is merged, the lowest tier first.
+ * 3. Table count: once the version holds compaction_threshold tables, the
+ *    newest run of adjacent tables of one tier and bucket merges even when
+ *    it is shorter than that (2 tables or more), as universal compaction
+ *    does once its sorted runs reach their trigger.  Tiers alone allow
+ *    compaction_threshold - 1 tables in every tier, and a point read probes
+ *    them all.
+ *
+ * Keeping expiry buckets apart lets TTL GC drop whole tables.  A run whose
+ * tables' key ranges are pairwise disjoint (a sequential load) is left
+ * alone by every rule: merging would rewrite every byte and drop nothing,
+ * and reads already skip such tables by their key bounds — until the table
+ * count passes a quarter of max_tables.  Past that ("crowded") rule 2
+ * ignores tiers and expiry buckets too: alternating tiers or buckets must
+ * not keep the table count growing until the table slots run out.
  *
  * Merging: one data block per input is in memory at a time.  Of each
  * (key, ts) only the newest version is kept; a version covered by a newer
@@ -110,6 +116,23 @@ static bool pick_size_amp_run(region_header *h, const version *v, compaction_job
     return true;
 }
 
+/* The run-count run: the newest tables of the newest one's tier and bucket,
+ * once the version holds compaction_threshold tables (see the top). */
+static bool pick_newest_run(region_header *h, const version *v, compaction_job *job)
+{
+    if (v->n_tables < h->cfg.compaction_threshold)
+        return false;
+    const table_meta *newest = &region_table(h, v->tables[0])->meta;
+    uint32_t len = 1;
+    while (len < v->n_tables && len < MAX_COMPACTION_INPUTS &&
+           same_group(&h->cfg, false, newest, &region_table(h, v->tables[len])->meta))
+        len++;
+    if (len < 2 || !run_overlaps(h, v->tables, len))
+        return false;
+    take_run(v, 0, len, job);
+    return true;
+}
+
 /* Picks the run to merge from the current version (version_mu held). */
 static bool pick_run(region_header *h, compaction_job *job)
 {
@@ -135,7 +158,7 @@ static bool pick_run(region_header *h, compaction_job *job)
         i = j;
     }
     if (best_len == 0)
-        return false;
+        return pick_newest_run(h, v, job);
     take_run(v, best_start, best_len, job);
     return true;
 }

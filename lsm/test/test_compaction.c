@@ -1,8 +1,9 @@
 /*
  * test_compaction.c — which tables compaction merges: the space-amplification
  * run (the oldest table and the tables in front of it, once they outgrow
- * it), and what keeps a run apart (the setting at 0, disjoint key ranges,
- * other expiry buckets).  Each test flushes one table at a time, works out
+ * it), the newest run once the table count reaches the threshold, and what
+ * keeps a run apart (the setting at 0, disjoint key ranges, other expiry
+ * buckets, other tiers).  Each test flushes one table at a time, works out
  * each table's bytes from the stats, and checks the table count the rule
  * predicts, then that every key still reads its newest value.
  */
@@ -15,17 +16,24 @@
 static int64_t fake_now = 1000000;
 static int64_t test_clock(void *arg) { (void) arg; return fake_now; }
 
-static lsm_db *open_db(const char *dir, uint32_t size_amp_percent)
+static lsm_db *open_db_with(const char *dir, uint32_t threshold, uint32_t size_amp_percent)
 {
     lsm_config cfg;
     test_small_config(&cfg, dir);
     cfg.block_size = 512;
-    cfg.compaction_threshold = 64;  /* tiers never merge: only the rule under test */
+    cfg.compaction_threshold = threshold;
     cfg.max_size_amp_percent = size_amp_percent;
     lsm_open_options o = {.clock = test_clock};
     lsm_db *db = NULL;
     CHECK_OK(lsm_open(&cfg, NULL, 0, &o, &db));
     return db;
+}
+
+/* Threshold 64: neither tiers nor the table count merge anything here, so
+ * only the space-amplification rule is under test. */
+static lsm_db *open_db(const char *dir, uint32_t size_amp_percent)
+{
+    return open_db_with(dir, 64, size_amp_percent);
 }
 
 static lsm_stats stats_of(lsm_db *db)
@@ -154,6 +162,85 @@ static void test_other_expiry_bucket_ends_the_run(const char *dir)
     CHECK_OK(lsm_close(db));
 }
 
+/* Keys [0, n) with incompressible 100-byte values, written as one batch
+ * larger than the memtable (so as one table of tier 1: 4 .. 16 MiB). */
+static void write_big_table(lsm_db *db, int n)
+{
+    lsm_batch *b = lsm_batch_new();
+    char k[32], v[100];
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "key%06d", i);
+        for (size_t j = 0; j < sizeof v; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            v[j] = (char) x;
+        }
+        CHECK_OK(lsm_batch_put(b, k, strlen(k), 0, v, sizeof v));
+    }
+    CHECK_OK(lsm_write(db, b));
+    lsm_batch_free(b);
+    CHECK_OK(lsm_flush(db));
+}
+
+/* The table count rule, threshold 3, one big table (tier 1): the first
+ * small table in front of it stays (2 tables); the second brings the count
+ * to 3 and the newest run, the two small tables (tier 0), merges — not into
+ * the big one, another tier.  With threshold 4 the same tables stay apart. */
+static void test_count_merges_newest_run(const char *dir)
+{
+    lsm_db *db = open_db_with(dir, 3, 0);
+    write_big_table(db, 60000);
+    CHECK(stats_of(db).table_count == 1);
+    uint64_t big = stats_of(db).table_bytes;
+    CHECK(big >= 4u << 20 && big < 16u << 20);
+    flush_table(db, 0, 100, 1, 0);
+    CHECK_OK(lsm_compact(db));
+    CHECK(stats_of(db).table_count == 2);
+    flush_table(db, 50, 100, 2, 0);
+    CHECK_OK(lsm_compact(db));
+    CHECK(stats_of(db).table_count == 2);
+    CHECK(stats_of(db).compactions == 1);
+    flush_table(db, 0, 10, 3, 0);
+    CHECK_OK(lsm_compact(db));
+    CHECK(stats_of(db).table_count == 2);
+    CHECK(stats_of(db).compactions == 2);
+    CHECK(reads_round(db, 5, 3));
+    CHECK(reads_round(db, 10, 1));
+    CHECK(reads_round(db, 120, 2));
+    lsm_value v = {0};
+    CHECK_OK(lsm_get(db, NULL, "key059999", 9, 0, &v));
+    CHECK(v.len == 100);
+    lsm_value_free(&v);
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_count_below_threshold_stays(const char *dir)
+{
+    lsm_db *db = open_db_with(dir, 4, 0);
+    write_big_table(db, 60000);
+    flush_table(db, 0, 100, 1, 0);
+    flush_table(db, 50, 100, 2, 0);
+    CHECK_OK(lsm_compact(db));
+    CHECK(stats_of(db).table_count == 3);
+    CHECK(stats_of(db).compactions == 0);
+    CHECK_OK(lsm_close(db));
+}
+
+/* A newest run of disjoint tables (appends past the big table's keys) stays
+ * apart even at the count: reads skip them by their key bounds. */
+static void test_count_disjoint_run_stays(const char *dir)
+{
+    lsm_db *db = open_db_with(dir, 3, 0);
+    write_big_table(db, 60000);
+    flush_table(db, 100000, 100, 1, 0);
+    flush_table(db, 200000, 100, 2, 0);
+    CHECK_OK(lsm_compact(db));
+    CHECK(stats_of(db).table_count == 3);
+    CHECK(reads_round(db, 100099, 1));
+    CHECK(reads_round(db, 200000, 2));
+    CHECK_OK(lsm_close(db));
+}
+
 /* The merged table survives a reopen (it went through the manifest). */
 static void test_merge_survives_reopen(const char *dir)
 {
@@ -176,7 +263,8 @@ int main(void)
     void (*tests[])(const char *) = {test_merges_once_newer_outgrow_oldest, test_zero_never_merges,
                                      test_disjoint_tables_stay,
                                      test_other_expiry_bucket_ends_the_run,
-                                     test_merge_survives_reopen};
+                                     test_merge_survives_reopen, test_count_merges_newest_run,
+                                     test_count_below_threshold_stays, test_count_disjoint_run_stays};
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         test_tempdir(dir, sizeof dir, "compaction");
         tests[i](dir);
