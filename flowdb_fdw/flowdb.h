@@ -187,13 +187,10 @@ typedef enum FlowdbOwnWrite
 } FlowdbOwnWrite;
 
 extern void flowdb_xact_register(void);
+/* Buffered writes; none assigns a Postgres xid (xact.c: xid-less commits). */
 extern void flowdb_xact_put(const uint8 *key, int key_len, int64 ts, int64 expire_at,
 							const uint8 *value, int value_len);
 extern void flowdb_xact_delete(const uint8 *key, int key_len, int64 ts);
-/* The same without assigning a Postgres xid (JsonDB; see xact.c). */
-extern void flowdb_xact_put_xidless(const uint8 *key, int key_len, int64 ts, int64 expire_at,
-									const uint8 *value, int value_len);
-extern void flowdb_xact_delete_xidless(const uint8 *key, int key_len, int64 ts);
 /* Called at PRE_COMMIT before the batch is built (JsonDB validation). */
 extern void (*flowdb_xact_pre_commit_hook) (void);
 extern void flowdb_xact_delete_range(const uint8 *start, int start_len,

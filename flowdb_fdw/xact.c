@@ -9,7 +9,8 @@
  * So both operations only touch the buffer's tail.
  *
  * Commit protocol (two-phase, against the engine's WAL):
- *   PRE_COMMIT  the buffered writes, tagged with the FullTransactionId, are
+ *   PRE_COMMIT  the buffered writes, tagged with the FullTransactionId
+ *               when the transaction has one (else see xid-less below), are
  *               prepared with lsm_write_prepare_ops (a large transaction
  *               is written as a table straight from the buffer; a small
  *               one as one batch): in the engine WAL (synced in
@@ -27,18 +28,22 @@
  * committed, so a transaction that did not commit in Postgres never appears.
  * PREPARE TRANSACTION (2PC) with buffered writes is refused.
  *
- * Xid-less commits (JsonDB): writes buffered with flowdb_xact_put_xidless /
- * flowdb_xact_delete_xidless do not assign a Postgres transaction id.  If at
- * PRE_COMMIT the transaction still has none (nothing else in it wrote to
- * Postgres or to flowdb's other APIs), its engine batch is its only effect:
- * the batch is prepared untagged (recovery keeps it unless its ABORT record
- * was logged) and no Postgres WAL is written, so the commit costs one fsync
- * (the engine WAL's) instead of three.  Under SERIALIZABLE an xid is assigned
+ * Xid-less commits: buffering a write does not assign a Postgres
+ * transaction id.  If at PRE_COMMIT the transaction still has none (it
+ * wrote nothing to Postgres itself: a foreign-table INSERT / COPY / UPDATE /
+ * DELETE, a JsonDB call or a flowdb.put alone), its engine batch is its only
+ * effect: the batch is prepared untagged (recovery keeps it unless its
+ * ABORT record was logged) and no Postgres WAL is written, so the commit
+ * costs one fsync (the engine WAL's) instead of three (the xid's record,
+ * the engine WAL, the commit record), as a heap INSERT costs one.  A
+ * transaction that also writes to Postgres has an xid by PRE_COMMIT and
+ * takes the tagged path above.  Under SERIALIZABLE an xid is assigned
  * anyway, because Postgres may still raise a serialization failure after
  * PRE_COMMIT; a later failure aborts the batch (logged before the error is
- * reported).  Residual window: an error raised by Postgres itself after
- * PRE_COMMIT in an xid-less transaction (a user NOTIFY whose queue is full)
- * followed by a crash before the ABORT record reaches disk.
+ * reported).  Residual window: an error raised after PRE_COMMIT in an
+ * xid-less transaction (a user NOTIFY whose queue is full, another
+ * extension's pre-commit callback) followed by a crash before the ABORT
+ * record reaches disk.
  *
  * flowdb_xact_pre_commit_hook (JsonDB's OCC validation and change log) runs
  * at PRE_COMMIT before the batch is built; it may add writes or raise.
@@ -141,8 +146,8 @@ copy_bytes(const uint8 *p, int len)
 }
 
 void
-flowdb_xact_put_xidless(const uint8 *key, int key_len, int64 ts, int64 expire_at,
-						const uint8 *value, int value_len)
+flowdb_xact_put(const uint8 *key, int key_len, int64 ts, int64 expire_at,
+				const uint8 *value, int value_len)
 {
 	FlowdbOp   *op = append_op(FLOWDB_OP_PUT);
 
@@ -155,29 +160,13 @@ flowdb_xact_put_xidless(const uint8 *key, int key_len, int64 ts, int64 expire_at
 }
 
 void
-flowdb_xact_delete_xidless(const uint8 *key, int key_len, int64 ts)
+flowdb_xact_delete(const uint8 *key, int key_len, int64 ts)
 {
 	FlowdbOp   *op = append_op(FLOWDB_OP_DELETE);
 
 	op->key = copy_bytes(key, key_len);
 	op->key_len = key_len;
 	op->ts = ts;
-}
-
-/* The SQL-function writes: the commit writes a clog entry (tagged batch). */
-void
-flowdb_xact_put(const uint8 *key, int key_len, int64 ts, int64 expire_at,
-				const uint8 *value, int value_len)
-{
-	flowdb_xact_put_xidless(key, key_len, ts, expire_at, value, value_len);
-	(void) GetTopFullTransactionId();
-}
-
-void
-flowdb_xact_delete(const uint8 *key, int key_len, int64 ts)
-{
-	flowdb_xact_delete_xidless(key, key_len, ts);
-	(void) GetTopFullTransactionId();
 }
 
 void
@@ -189,7 +178,6 @@ flowdb_xact_delete_range(const uint8 *start, int start_len, const uint8 *end, in
 	op->key_len = start_len;
 	op->end = copy_bytes(end, end_len);
 	op->end_len = end_len;
-	(void) GetTopFullTransactionId();
 }
 
 static bool

@@ -688,14 +688,14 @@ void
 jdb_write_put(const JdbStore *s, const uint8 *key, int klen, const uint8 *val, int vlen)
 {
 	jdb_note_store_write(s);
-	flowdb_xact_put_xidless(key, klen, 0, 0, val, vlen);
+	flowdb_xact_put(key, klen, 0, 0, val, vlen);
 }
 
 void
 jdb_write_delete(const JdbStore *s, const uint8 *key, int klen)
 {
 	jdb_note_store_write(s);
-	flowdb_xact_delete_xidless(key, klen, 0);
+	flowdb_xact_delete(key, klen, 0);
 }
 
 static void
@@ -1002,7 +1002,7 @@ log_changes(int32 store_id, Change *ch, int n, bool watched, const char *store_n
 		put_be64(b8, version);
 		appendBinaryStringInfo(&v, (char *) b8, 8);
 		appendBinaryStringInfo(&v, (char *) pk, pklen);
-		flowdb_xact_put_xidless((uint8 *) k.data, k.len, 0, 0, (uint8 *) v.data, v.len);
+		flowdb_xact_put((uint8 *) k.data, k.len, 0, 0, (uint8 *) v.data, v.len);
 		if (watched)
 		{
 			StringInfoData payload;
@@ -1039,13 +1039,13 @@ log_changes(int32 store_id, Change *ch, int n, bool watched, const char *store_n
 			appendStringInfoChar(&dk, 'c');
 			put_be64(b8, q);
 			appendBinaryStringInfo(&dk, (char *) b8, 8);
-			flowdb_xact_delete_xidless((uint8 *) dk.data, dk.len, 0);
+			flowdb_xact_delete((uint8 *) dk.data, dk.len, 0);
 		}
 		first = new_first;
 	}
 	put_be64(mbuf, last);
 	put_be64(mbuf + 8, first);
-	flowdb_xact_put_xidless((uint8 *) meta_key.data, meta_key.len, 0, 0, mbuf, 16);
+	flowdb_xact_put((uint8 *) meta_key.data, meta_key.len, 0, 0, mbuf, 16);
 }
 
 static void

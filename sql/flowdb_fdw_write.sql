@@ -102,3 +102,30 @@ BEGIN;
 INSERT INTO w VALUES ('p', 1, 'x', 1);
 PREPARE TRANSACTION 'fdw';
 SELECT count(*) FROM w WHERE key = 'p';
+
+-- A transaction whose only writes are FlowDB's gets no Postgres xid: its
+-- commit is one engine-WAL fsync (xact.c, xid-less commits).  A heap write
+-- in it brings an xid and the tagged path; both sides commit together.
+BEGIN;
+INSERT INTO w VALUES ('xidless', 1, 'x', 1);
+UPDATE w SET n = 2 WHERE key = 'xidless' AND ts = 1;
+SELECT flowdb.put('xidless-fn', 1, '\x01'::bytea);
+SELECT pg_current_xact_id_if_assigned() IS NULL AS no_xid;
+COMMIT;
+SELECT key, n FROM w WHERE key = 'xidless';
+SELECT flowdb.get('xidless-fn', 1);
+CREATE TABLE heap_side (k text);
+BEGIN;
+INSERT INTO w VALUES ('tagged', 1, 'x', 1);
+INSERT INTO heap_side VALUES ('tagged');
+SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS has_xid;
+COMMIT;
+SELECT (SELECT count(*) FROM w WHERE key = 'tagged') AS flowdb_rows,
+       (SELECT count(*) FROM heap_side) AS heap_rows;
+BEGIN;
+INSERT INTO w VALUES ('rolled', 1, 'x', 1);
+ROLLBACK;
+SELECT count(*) FROM w WHERE key = 'rolled';
+DELETE FROM w WHERE key IN ('xidless', 'tagged');
+SELECT flowdb.delete('xidless-fn', 1);
+DROP TABLE heap_side;

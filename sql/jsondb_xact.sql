@@ -109,3 +109,11 @@ SELECT jsondb.count('bulk') AS committed,
        jsondb.get('bulk', '2') ->> 'email' AS last_rewrite;
 SELECT count(*) AS changes, count(DISTINCT key) AS keys, max(seq) - min(seq) + 1 AS span
   FROM jsondb.changes('bulk', since => 0, lim => 100000);
+
+-- JsonDB calls alone assign no Postgres xid (one fsync at commit)
+BEGIN;
+SELECT jsondb.put('t', '{"id": 900, "email": "xidless@example.com"}');
+SELECT pg_current_xact_id_if_assigned() IS NULL AS no_xid;
+COMMIT;
+SELECT jsondb.get('t', '900') ->> 'email';
+SELECT jsondb.delete('t', '900');

@@ -33,6 +33,8 @@ max_connections = 30
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION flowdb');
+# one row per transaction of shape 5, which also writes to the heap
+$node->safe_psql('postgres', 'CREATE TABLE crash_heap (txn text PRIMARY KEY)');
 
 my $logdir = $PostgreSQL::Test::Utils::tmp_check;
 my (%committed, %rolled_back, @unknown_groups);
@@ -64,7 +66,7 @@ sub writer
 	for (my $n = 0;; $n++)
 	{
 		my @k = map { "c$client-r$round-t$n-$_" } 1 .. 3;
-		my $shape = $n % 5;
+		my $shape = $n % 6;
 		my ($sql, $commit, $rollback);
 		if ($client == 1 && $shape == 1)
 		{
@@ -93,6 +95,16 @@ sub writer
 			$sql = 'BEGIN;' . put_sql($k[0]) . 'SAVEPOINT s;' . put_sql($k[1])
 			  . 'ROLLBACK TO SAVEPOINT s;' . put_sql($k[2]) . 'COMMIT;';
 			($commit, $rollback) = ([ $k[0], $k[2] ], [ $k[1] ]);
+		}
+		elsif ($shape == 5)
+		{
+			# a heap row in the same transaction assigns a Postgres xid:
+			# the tagged path, where recovery asks clog whether the batch
+			# committed (the other shapes are xid-less)
+			$sql = 'BEGIN;' . put_sql($k[0])
+			  . "INSERT INTO crash_heap VALUES ('c$client-r$round-t$n');"
+			  . put_sql($k[1]) . put_sql($k[2]) . 'COMMIT;';
+			($commit, $rollback) = ([@k], []);
 		}
 		else
 		{
@@ -188,6 +200,16 @@ sub verify
 	} @unknown_groups;
 	my %known = (%committed, %rolled_back, map { map { $_ => 1 } @$_ } @unknown_groups);
 	my @phantom = grep { !$known{$_} } sort keys %present;
+	# shape 5: its heap row and its FlowDB keys committed together or not
+	my %heap = map { $_ => 1 }
+	  split /\n/, $node->safe_psql('postgres', 'SELECT txn FROM crash_heap');
+	my %shape5 = map { /^(c\d+-r\d+-t(\d+))-\d$/ && $2 % 6 == 5 ? ($1 => 1) : () }
+	  keys %committed, keys %present, map { @$_ } @unknown_groups;
+	my @disagree = grep {
+		my $t = $_;
+		my $n = grep { exists $present{"$t-$_"} } 1 .. 3;
+		$heap{$t} ? $n != 3 : $n != 0
+	} sort keys %shape5;
 
 	ok(scalar(keys %committed) > 0, "$label: clients committed something");
 	is(scalar(@missing), 0, "$label: all " . scalar(keys %committed) . " committed keys present")
@@ -200,6 +222,11 @@ sub verify
 		"$label: " . scalar(@unknown_groups) . " in-flight transactions all-or-nothing")
 	  or diag('partial: ' . join(' | ', map { "@$_" } @partial));
 	is(scalar(@phantom), 0, "$label: no unexpected keys") or diag("phantom: @phantom");
+	ok(scalar(keys %heap) > 0, "$label: transactions with a heap write committed");
+	is(scalar(@disagree), 0,
+		"$label: heap rows and FlowDB writes of " . scalar(keys %shape5)
+		  . " mixed transactions agree")
+	  or diag("disagree: @disagree[0 .. ($#disagree < 9 ? $#disagree : 9)]");
 }
 
 for my $round (1 .. $rounds)
