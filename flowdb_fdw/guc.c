@@ -121,7 +121,7 @@ flowdb_define_gucs(void)
 	define_int("flowdb.compaction_threshold", "Similar-size tables that trigger a merge, and the table count that merges the newest similar-size ones.",
 			   &flowdb_compaction_threshold, 4, 2, 64, 0);
 	define_int("flowdb.max_size_amp_percent",
-			   "Merge every table into the oldest once the others exceed this percent of its size; 0 = never.",
+			   "Merge the tables in front of the oldest one into it once they exceed this percent of its size; 0 = never.",
 			   &flowdb_max_size_amp_percent, 100, 0, 100000, 0);
 	define_int("flowdb.compaction_interval_ms", "How often the worker checks for due compactions.",
 			   &flowdb_compaction_interval_ms, 1000, 1, 3600000, GUC_UNIT_MS);
