@@ -344,6 +344,13 @@ static lsm_status readd_ingested(lsm_db *db, uint64_t file_no)
     region_header *h = db->hdr;
     char path[1100];
     sst_file_path(path, sizeof path, db->dir, file_no);
+    /* Gone although kept: the table was installed and later merged away
+     * (or dropped whole by GC), and its file deleted only after the
+     * manifest recorded that; its data is in the current version.  (An
+     * ingest's file and directory entry are synced before its WAL record,
+     * and an aborted one's file is deleted only after its ABORT record.) */
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+        return LSM_OK;
     sst_table *t;
     lsm_status st = sst_table_open(path, file_no, &t);
     if (st != LSM_OK)
