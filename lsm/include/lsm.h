@@ -236,6 +236,32 @@ typedef struct lsm_write_op {
 lsm_status lsm_write_prepare_ops(lsm_db *db, const lsm_write_op *ops, size_t n, uint64_t tag,
                                  lsm_batch *scratch, lsm_ticket *t);
 
+/* A table stream: a large transaction's table, written by a helper thread
+ * while the transaction still makes its writes, so its commit only
+ * finishes the file.  Ops must come in table order: LSM_OP_PUT and
+ * LSM_OP_DELETE only, (key, ts) strictly increasing (keys bytewise, then
+ * ts), and their key and value bytes must stay valid and unchanged until
+ * lsm_write_prepare_stream or lsm_table_stream_abandon returns.  Until then
+ * the file is invisible to everyone.  One thread uses a stream. */
+typedef struct lsm_table_stream lsm_table_stream;
+lsm_status lsm_table_stream_open(lsm_db *db, lsm_table_stream **out);
+/* Takes one op; LSM_INVALID if it breaks the order above or is a range
+ * delete (not taken: the stream stays as it was), the limits' errors as
+ * lsm_write_prepare_ops, or an error the helper met writing earlier ops
+ * (the stream is then of no further use: abandon it). */
+lsm_status lsm_table_stream_add(lsm_table_stream *s, const lsm_write_op *op);
+uint64_t lsm_table_stream_count(const lsm_table_stream *s);
+/* Would lsm_write_prepare_ops write n ops holding key_value_bytes of keys
+ * and values as a table?  (Only then is a stream worth opening.) */
+bool lsm_write_ops_ingested(lsm_db *db, size_t n, size_t key_value_bytes);
+/* lsm_write_prepare_ops of the streamed ops (tagged likewise): always
+ * written as a table.  Frees the stream whatever the outcome. */
+lsm_status lsm_write_prepare_stream(lsm_db *db, lsm_table_stream *s, uint64_t tag,
+                                    lsm_ticket *t);
+/* Drops a stream that will not be prepared: stops its thread, removes its
+ * file.  NULL is a no-op. */
+void lsm_table_stream_abandon(lsm_table_stream *s);
+
 /* ------------------------------------------------------------------ reads */
 
 typedef struct lsm_snapshot lsm_snapshot;
@@ -367,6 +393,7 @@ typedef struct lsm_stats {
     double compression_ratio;         /* raw / stored, 0 if nothing flushed */
     uint64_t write_stalls;
     uint64_t ingests;                 /* batches written straight to a table */
+    uint64_t ingests_streamed;        /* of those, tables written by a table stream */
     uint64_t last_seq;
     /* write: every batch; read: every 16th point read per thread (timing
      * each would cost ~10% of a memtable get); flush: every flush. */

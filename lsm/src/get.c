@@ -39,6 +39,7 @@ typedef struct located_block {
     bool pinned;
     uint32_t index;      /* the table's position in the version */
     uint32_t slot;       /* the table's slot */
+    uint64_t uniform_seq; /* the table's sst_table_uniform_seq */
     block_ref ref;
     sst_block block;
     block_buf buf;       /* scratch for a block read from the file */
@@ -93,12 +94,15 @@ static bool table_excludes(const get_ctx *g, const table_meta *m)
 }
 
 /* Looks (key, ts) up in a table's data block: LSM_OK with *found (and the
- * value copied into *out for a PUT), or LSM_NOT_FOUND. */
-static lsm_status search_block(get_ctx *g, const sst_block *block, lsm_value *out,
-                               lsm_entry *found)
+ * value copied into *out for a PUT), or LSM_NOT_FOUND.  uniform_seq: the
+ * table's (sst_table_uniform_seq). */
+static lsm_status search_block(get_ctx *g, const sst_block *block, uint64_t uniform_seq,
+                               lsm_value *out, lsm_entry *found)
 {
     uint32_t i = sst_block_seek(block, g->key, g->klen, g->ts);
     lsm_status st = i < block->count ? sst_block_entry(block, i, found) : LSM_NOT_FOUND;
+    if (st == LSM_OK && uniform_seq)
+        found->seq = uniform_seq;
     if (st == LSM_OK &&
         entry_compare_kt(found->key, found->key_len, found->ts, g->key, g->klen, g->ts) != 0)
         st = LSM_NOT_FOUND;
@@ -144,7 +148,7 @@ static lsm_status table_block(get_ctx *g, uint32_t slot, table_handle **th, sst_
 static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entry *found)
 {
     if (g->located && g->located->pinned && g->located->slot == slot)
-        return search_block(g, &g->located->block, out, found);
+        return search_block(g, &g->located->block, g->located->uniform_seq, out, found);
     table_handle *th;
     sst_handle bh;
     lsm_status st = table_block(g, slot, &th, &bh);
@@ -154,7 +158,7 @@ static lsm_status table_find(get_ctx *g, uint32_t slot, lsm_value *out, lsm_entr
     sst_block block;
     st = block_fetch(g->db, th->table, th->file_no, bh, false, g->ro, &g->buf, &dref, &block);
     if (st == LSM_OK)
-        st = search_block(g, &block, out, found);
+        st = search_block(g, &block, sst_table_uniform_seq(th->table), out, found);
     block_ref_release(&dref);
     return table_error(g->db, th->file_no, st);
 }
@@ -297,6 +301,7 @@ static void locate_block(get_ctx *g, const version *v, located_block *loc)
         loc->pinned = true;
         loc->index = i;
         loc->slot = v->tables[i];
+        loc->uniform_seq = sst_table_uniform_seq(th->table);
         for (size_t off = 0; off < loc->block.len; off += 64)
             __builtin_prefetch(loc->block.data + off);
         return;

@@ -192,6 +192,7 @@ lsm_status lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->wal_records_dropped = atomic_load(&s->wal_records_dropped);
     out->write_stalls = atomic_load(&s->write_stalls);
     out->ingests = atomic_load(&s->ingests);
+    out->ingests_streamed = atomic_load(&s->ingests_streamed);
     out->raw_bytes_flushed = atomic_load(&s->raw_bytes_flushed);
     out->sst_bytes_flushed = atomic_load(&s->sst_bytes_flushed);
     out->compression_ratio = out->sst_bytes_flushed

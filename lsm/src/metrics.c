@@ -53,6 +53,7 @@ static const metric_def metric_defs[] = {
     GAUGE_D(compression_ratio, "Raw / stored bytes of flushed data; 0 if none."),
     COUNTER(write_stalls, "Writes that waited for memtable space."),
     COUNTER(ingests, "Large batches written straight to a table instead of a memtable."),
+    COUNTER(ingests_streamed, "Of the ingested batches, those whose table was written while the transaction still wrote."),
     GAUGE(last_seq, "Last assigned sequence number."),
 };
 

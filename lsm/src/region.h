@@ -105,6 +105,7 @@ typedef struct region_stats {
     _Atomic uint64_t flushes, compactions, gc_runs, records_purged;
     _Atomic uint64_t wal_bytes, wal_records_dropped, write_stalls;
     _Atomic uint64_t ingests;
+    _Atomic uint64_t ingests_streamed;
     _Atomic uint64_t raw_bytes_flushed, sst_bytes_flushed;
     histogram write_latency, read_latency, flush_latency;
 } region_stats;

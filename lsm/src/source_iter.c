@@ -173,6 +173,8 @@ static bool table_decode(source_iter *s)
     lsm_status st = sst_block_entry(&s->block, s->entry_i, &s->cur);
     if (st != LSM_OK)
         return table_fail(s, st);
+    if (s->uniform_seq)
+        s->cur.seq = s->uniform_seq;
     s->counters->scanned++;
     return true;
 }
@@ -257,6 +259,7 @@ lsm_status source_init_table(source_iter *s, lsm_db *db, uint32_t slot, const ls
         return table_error(db, region_table(db->hdr, slot)->meta.file_no, st);
     s->table = s->handle->table;
     s->file_no = s->handle->file_no;
+    s->uniform_seq = sst_table_uniform_seq(s->table);
     s->index = s->handle->index;
     return LSM_OK;
 }

@@ -39,6 +39,7 @@ typedef struct source_iter {
     lsm_db *db;
     sst_table *table;
     uint64_t file_no;
+    uint64_t uniform_seq;     /* nonzero: every entry's seq (sst_table_uniform_seq) */
     const lsm_read_options *ro;
     table_handle *handle;     /* index pinned there */
     block_ref data_ref;

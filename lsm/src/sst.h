@@ -33,6 +33,8 @@
 
 #define SST_MAGIC            UINT64_C(0x31545353574f4c46)  /* "FLOWSST1" little-endian */
 #define SST_FORMAT_VERSION   2u
+/* Version of a table whose entries all carry one seq (see sst_footer). */
+#define SST_FORMAT_VERSION_UNIFORM_SEQ 3u
 /* Flag in a block's count word: offsets are u16 (see sst_block.c). */
 #define SST_OFFSETS_U16      0x80000000u
 #define SST_TRAILER_SIZE     13u          /* kind u8 + ulen u32 + checksum u64 */
@@ -81,6 +83,15 @@ uint64_t sst_builder_file_size(const sst_builder *b);
 lsm_status sst_builder_finish(sst_builder *b, table_meta *meta);
 /* Closes, unlinks and frees. NULL is a no-op. */
 void sst_builder_abandon(sst_builder *b);
+/* Makes the table a uniform-seq one: every point entry reads back with seq
+ * `seq` whatever its stored seq (entries are added with seq 0, before the
+ * seq is known: a table built while a transaction is still writing).  Valid
+ * only for point entries in strictly increasing (key, ts) order and no range
+ * tombstones (LSM_INVALID otherwise); call before finish. */
+lsm_status sst_builder_set_uniform_seq(sst_builder *b, uint64_t seq);
+/* fdatasyncs what has been written so far, so that finish's fsync has only
+ * the tail left. */
+lsm_status sst_builder_sync(sst_builder *b);
 
 /* -------------------------------------------------------------- reader */
 
@@ -95,6 +106,9 @@ const char *sst_table_path(const sst_table *t);
 sst_handle sst_table_index_handle(const sst_table *t);
 sst_handle sst_table_filter_handle(const sst_table *t);
 sst_handle sst_table_tombstone_handle(const sst_table *t);
+/* The seq every point entry of a uniform-seq table carries, else 0: readers
+ * decoding the table's entries replace the stored seq by it when nonzero. */
+uint64_t sst_table_uniform_seq(const sst_table *t);
 
 /* A growable byte buffer, reused across reads.  Zero-initialise it. */
 typedef struct block_buf {
@@ -177,7 +191,8 @@ void sst_block_writer_free(sst_block_writer *w);
 /* ------------------------------------------------------ footer codec */
 
 typedef struct sst_footer {
-    uint32_t version;
+    uint32_t version;          /* SST_FORMAT_VERSION, or ..._UNIFORM_SEQ */
+    bool uniform_seq;          /* point entries' seq is meta.max_seq */
     sst_handle index, filter, tombstones;
     table_meta meta;   /* file_no and file_size are not stored */
 } sst_footer;

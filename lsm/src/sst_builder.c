@@ -48,6 +48,7 @@ struct sst_builder {
     size_t nhashes, hashes_cap;
 
     table_meta meta;            /* counts and seq/ts/expiry so far */
+    bool uniform_seq;           /* set_uniform_seq was called */
 };
 
 static lsm_status fail(sst_builder *b, lsm_status st)
@@ -296,6 +297,8 @@ lsm_status sst_builder_add(sst_builder *b, const lsm_entry *e)
     if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE)
         return lsm_fail(LSM_INVALID, "sst %s: entry type %u is not PUT or DELETE", b->path,
                         e->type);
+    if (b->uniform_seq)
+        return lsm_fail(LSM_INVALID, "sst %s: entry added after the uniform seq was set", b->path);
     bool new_key = true;
     lsm_status st = check_sizes(b, e);
     if (st == LSM_OK)
@@ -338,6 +341,30 @@ lsm_status sst_builder_add_range_tombstone(sst_builder *b, const lsm_entry *e)
     b->meta.range_tombstones++;
     note_seq_expiry(&b->meta, e->seq, e->expire_at, true);
     return LSM_OK;
+}
+
+lsm_status sst_builder_set_uniform_seq(sst_builder *b, uint64_t seq)
+{
+    if (b->failed != LSM_OK)
+        return lsm_fail(b->failed, "sst %s: builder failed earlier", b->path);
+    /* Stored seqs all 0 and (key, ts) strictly increasing (check_order
+     * refuses an equal (key, ts, seq)): one seq for all loses no order. */
+    if (seq == 0 || b->meta.range_tombstones || (b->meta.entry_count && b->meta.max_seq != 0))
+        return lsm_fail(LSM_INVALID, "sst %s: uniform seq %llu needs point entries with seq 0",
+                        b->path, (unsigned long long) seq);
+    b->uniform_seq = true;
+    b->meta.min_seq = b->meta.max_seq = seq;
+    return LSM_OK;
+}
+
+lsm_status sst_builder_sync(sst_builder *b)
+{
+    if (b->failed != LSM_OK)
+        return lsm_fail(b->failed, "sst %s: builder failed earlier", b->path);
+    lsm_status st = flush_out(b);
+    if (st == LSM_OK && fdatasync(b->fd) != 0)
+        st = fail(b, lsm_fail(LSM_IO, "sst %s: fdatasync: %s", b->path, strerror(errno)));
+    return st;
 }
 
 uint64_t sst_builder_entries(const sst_builder *b) { return b->meta.entry_count; }
@@ -475,7 +502,9 @@ static void builder_free(sst_builder *b)
 
 static lsm_status finish_file(sst_builder *b, table_meta *meta)
 {
-    sst_footer f = {.version = SST_FORMAT_VERSION};
+    sst_footer f = {.version = b->uniform_seq ? SST_FORMAT_VERSION_UNIFORM_SEQ
+                                              : SST_FORMAT_VERSION,
+                    .uniform_seq = b->uniform_seq};
     lsm_status st = b->failed;
     if (st != LSM_OK)
         return lsm_fail(st, "sst %s: builder failed earlier", b->path);

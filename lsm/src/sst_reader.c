@@ -11,7 +11,8 @@
  *    40 entry_count, point_tombstones, range_tombstones, raw_bytes,
  *       min_seq, max_seq (u64 each)
  *    88 min_ts, max_ts, max_expire_at (i64 each)
- *   112 smallest_len u16, largest_len u16, largest_truncated u8
+ *   112 smallest_len u16, largest_len u16, flags u8 (bit 0 largest
+ *       truncated, bit 1 uniform seq: version 3 only)
  *   117 smallest[64], largest[64]
  *   245 checksum u64 = XXH3_64bits(footer[0..245))
  *   253 magic u64
@@ -33,6 +34,8 @@
 #include "file_io.h"
 #include "status.h"
 
+#define FOOTER_LARGEST_TRUNCATED 0x01
+#define FOOTER_UNIFORM_SEQ 0x02
 #define FOOTER_CHECKSUM_AT 245
 #define FOOTER_MAGIC_AT    253
 
@@ -80,7 +83,8 @@ void sst_footer_encode(const sst_footer *f, uint8_t out[SST_FOOTER_SIZE])
         put_i64(p, s[i]), p += 8;
     put_u16(p, m->smallest_len), p += 2;
     put_u16(p, m->largest_len), p += 2;
-    *p++ = m->largest_truncated ? 1 : 0;
+    *p++ = (m->largest_truncated ? FOOTER_LARGEST_TRUNCATED : 0) |
+           (f->uniform_seq ? FOOTER_UNIFORM_SEQ : 0);
     memcpy(p, m->smallest, TABLE_BOUND_MAX), p += TABLE_BOUND_MAX;
     memcpy(p, m->largest, TABLE_BOUND_MAX), p += TABLE_BOUND_MAX;
     put_u64(out + FOOTER_CHECKSUM_AT, XXH3_64bits(out, FOOTER_CHECKSUM_AT));
@@ -93,9 +97,9 @@ lsm_status sst_footer_decode(const uint8_t in[SST_FOOTER_SIZE], const char *path
         return lsm_fail(LSM_CORRUPT, "sst %s: bad magic number (not an SST file)", path);
     const uint8_t *p = in;
     f->version = get_u32(p), p += 4;
-    if (f->version != SST_FORMAT_VERSION)
-        return lsm_fail(LSM_CORRUPT, "sst %s: format version %u, this build reads %u", path,
-                        f->version, SST_FORMAT_VERSION);
+    if (f->version != SST_FORMAT_VERSION && f->version != SST_FORMAT_VERSION_UNIFORM_SEQ)
+        return lsm_fail(LSM_CORRUPT, "sst %s: format version %u, this build reads %u and %u",
+                        path, f->version, SST_FORMAT_VERSION, SST_FORMAT_VERSION_UNIFORM_SEQ);
     if (get_u64(in + FOOTER_CHECKSUM_AT) != XXH3_64bits(in, FOOTER_CHECKSUM_AT))
         return lsm_fail(LSM_CORRUPT, "sst %s: bad footer checksum", path);
     p = get_handle(p, &f->index);
@@ -112,10 +116,17 @@ lsm_status sst_footer_decode(const uint8_t in[SST_FOOTER_SIZE], const char *path
         *s[i] = get_i64(p), p += 8;
     m->smallest_len = get_u16(p), p += 2;
     m->largest_len = get_u16(p), p += 2;
-    uint8_t truncated = *p++;
-    if (m->smallest_len > TABLE_BOUND_MAX || m->largest_len > TABLE_BOUND_MAX || truncated > 1)
-        return lsm_fail(LSM_CORRUPT, "sst %s: footer key bounds malformed", path);
-    m->largest_truncated = truncated;
+    uint8_t flags = *p++;
+    uint8_t known = f->version == SST_FORMAT_VERSION_UNIFORM_SEQ
+                        ? FOOTER_LARGEST_TRUNCATED | FOOTER_UNIFORM_SEQ
+                        : FOOTER_LARGEST_TRUNCATED;
+    if (m->smallest_len > TABLE_BOUND_MAX || m->largest_len > TABLE_BOUND_MAX || (flags & ~known))
+        return lsm_fail(LSM_CORRUPT, "sst %s: footer key bounds or flags malformed", path);
+    m->largest_truncated = flags & FOOTER_LARGEST_TRUNCATED;
+    f->uniform_seq = flags & FOOTER_UNIFORM_SEQ;
+    if (f->uniform_seq && (m->min_seq != m->max_seq || m->max_seq == 0))
+        return lsm_fail(LSM_CORRUPT, "sst %s: uniform-seq table with seqs %llu..%llu", path,
+                        (unsigned long long) m->min_seq, (unsigned long long) m->max_seq);
     memcpy(m->smallest, p, TABLE_BOUND_MAX), p += TABLE_BOUND_MAX;
     memcpy(m->largest, p, TABLE_BOUND_MAX);
     return LSM_OK;
@@ -199,6 +210,10 @@ const char *sst_table_path(const sst_table *t) { return t->path; }
 sst_handle sst_table_index_handle(const sst_table *t) { return t->footer.index; }
 sst_handle sst_table_filter_handle(const sst_table *t) { return t->footer.filter; }
 sst_handle sst_table_tombstone_handle(const sst_table *t) { return t->footer.tombstones; }
+uint64_t sst_table_uniform_seq(const sst_table *t)
+{
+    return t->footer.uniform_seq ? t->footer.meta.max_seq : 0;
+}
 
 /* ------------------------------------------------------------- blocks */
 

@@ -24,6 +24,7 @@
 #include "db.h"
 #include "ingest.h"
 #include "status.h"
+#include "table_stream.h"
 #include "wal.h"
 
 #define WAL_ZERO_AHEAD (4u << 20)
@@ -378,12 +379,31 @@ static void note_written(region_header *h, uint32_t count, size_t bytes, uint64_
     histogram_record(&h->stats.write_latency, mono_us() - t0);
 }
 
-/* The INGEST form of prepare (ingest.c), for a run sorted outside the
- * locks (count ops, `bytes` their encoded size, for the statistics): under
- * write_mu make room, reserve seqs, build the table and log its number, so
- * the WAL stays in seq order.  The in-flight slot remembers the table. */
-static lsm_status prepare_ingest(lsm_db *db, const ingest_run *run, uint32_t count, uint64_t tag,
-                                 size_t bytes, lsm_ticket *t, uint64_t t0)
+/* Writes (or finishes) an ingested batch's table for seqs first_seq ..
+ * first_seq + count - 1, under write_mu; on failure leaves no file or slot. */
+typedef lsm_status (*ingest_table_fn)(lsm_db *db, void *arg, uint64_t first_seq, uint32_t count,
+                                      int *slot);
+
+static lsm_status build_sorted_run(lsm_db *db, void *run, uint64_t first_seq, uint32_t count,
+                                   int *slot)
+{
+    return ingest_build(db, run, first_seq, slot);
+}
+
+static lsm_status finish_stream(lsm_db *db, void *stream, uint64_t first_seq, uint32_t count,
+                                int *slot)
+{
+    return table_stream_finish(stream, first_seq + count - 1, slot);
+}
+
+/* The INGEST form of prepare (ingest.c): run holds the batch's key range
+ * (for a sorted run, the batch itself), count its ops, `bytes` their
+ * encoded size (statistics).  Under write_mu make room, reserve seqs, have
+ * `table` produce the table and log its number, so the WAL stays in seq
+ * order.  The in-flight slot remembers the table. */
+static lsm_status prepare_ingest(lsm_db *db, const ingest_run *run, ingest_table_fn table,
+                                 void *arg, uint32_t count, uint64_t tag, size_t bytes,
+                                 lsm_ticket *t, uint64_t t0)
 {
     region_header *h = db->hdr;
     lsm_status st;
@@ -395,7 +415,7 @@ static lsm_status prepare_ingest(lsm_db *db, const ingest_run *run, uint32_t cou
     if (st == LSM_OK && (st = reserve_seqs(db, count, t)) == LSM_OK)
         reserved = true;
     if (st == LSM_OK)
-        st = ingest_build(db, run, t->first_seq, &slot);
+        st = table(db, arg, t->first_seq, count, &slot);
     if (st == LSM_OK) {
         uint8_t payload[8];
         put_u64(payload, region_table(h, (uint32_t) slot)->meta.file_no);
@@ -444,7 +464,7 @@ lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t)
         ingest_run run;
         if ((st = ingest_sort(b, &run)) != LSM_OK)
             return st;
-        st = prepare_ingest(db, &run, b->count, b->tag, b->len, t, t0);
+        st = prepare_ingest(db, &run, build_sorted_run, &run, b->count, b->tag, b->len, t, t0);
         ingest_run_free(&run);
         return st;
     }
@@ -511,8 +531,38 @@ lsm_status lsm_write_prepare_ops(lsm_db *db, const lsm_write_op *ops, size_t n, 
     lsm_status st = ingest_sort_ops(ops, n, &run);
     if (st != LSM_OK)
         return st;
-    st = prepare_ingest(db, &run, (uint32_t) n, tag, bytes, t, t0);
+    st = prepare_ingest(db, &run, build_sorted_run, &run, (uint32_t) n, tag, bytes, t, t0);
     ingest_run_free(&run);
+    return st;
+}
+
+bool lsm_write_ops_ingested(lsm_db *db, size_t n, size_t key_value_bytes)
+{
+    lsm_write_op empty = {0};
+    return db && ingest_wanted(db->hdr, key_value_bytes +
+                                            n * (batch_op_bound(&empty) + memtable_entry_cost(0, 0)));
+}
+
+lsm_status lsm_write_prepare_stream(lsm_db *db, lsm_table_stream *s, uint64_t tag,
+                                    lsm_ticket *t)
+{
+    memset(t, 0, sizeof *t);
+    if (!db || !s) {
+        lsm_table_stream_abandon(s);
+        return lsm_fail(LSM_INVALID, "write: NULL database or table stream");
+    }
+    uint64_t t0 = mono_us();
+    ingest_run bounds;
+    uint32_t count = 0;
+    size_t bytes = 0;
+    lsm_status st = table_stream_drain(s, &bounds, &count, &bytes);
+    if (st == LSM_OK && count > 0 && atomic_load(&db->hdr->state) != REGION_READY)
+        st = lsm_fail(LSM_CLOSED, "engine is not open");
+    if (st == LSM_OK && count > 0)
+        st = prepare_ingest(db, &bounds, finish_stream, s, count, tag, bytes, t, t0);
+    if (st == LSM_OK && count > 0)
+        atomic_fetch_add(&db->hdr->stats.ingests_streamed, 1);
+    lsm_table_stream_abandon(s);
     return st;
 }
 

@@ -270,7 +270,7 @@ static void fill_stats(lsm_stats *st)
         &st->memtable_records, &st->memtable_bytes, &st->frozen_memtables, &st->table_count,
         &st->table_bytes, &st->wal_bytes, &st->wal_records_dropped, &st->cache_hits,
         &st->cache_misses, &st->raw_bytes_flushed, &st->sst_bytes_flushed, &st->write_stalls,
-        &st->ingests,
+        &st->ingests, &st->ingests_streamed,
     };
     for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
         *u[i] = v++;
@@ -300,6 +300,7 @@ static void check_fields(const exposition *x, const lsm_stats *st)
         { "flowdb_sst_bytes_flushed_total", st->sst_bytes_flushed },
         { "flowdb_write_stalls_total", st->write_stalls },
         { "flowdb_ingests_total", st->ingests },
+        { "flowdb_ingests_streamed_total", st->ingests_streamed },
         { "flowdb_wal_bytes_total", st->wal_bytes },
     }, gauges[] = {
         { "flowdb_memtable_records", st->memtable_records },
@@ -330,15 +331,15 @@ static void check_fields(const exposition *x, const lsm_stats *st)
         snprintf(count, sizeof count, "%s_count", lats[i].name);
         expect_u64(x, count, "", "summary", lats[i].l.count);
     }
-    /* 14 counters + 10 gauges + 3 summaries = every field; 24 + 3 * 4 samples. */
-    CHECK(x->nfam == 27);
-    CHECK(x->nsmp == 36);
+    /* 15 counters + 10 gauges + 3 summaries = every field; 25 + 3 * 4 samples. */
+    CHECK(x->nfam == 28);
+    CHECK(x->nsmp == 37);
 }
 
 static void test_all_fields(void)
 {
     /* If lsm_stats grows, metrics.c and this test must learn the new field. */
-    CHECK(sizeof(lsm_stats) == 24 * 8 + 3 * sizeof(lsm_latency));
+    CHECK(sizeof(lsm_stats) == 25 * 8 + 3 * sizeof(lsm_latency));
     lsm_stats st;
     fill_stats(&st);
     char *text = NULL;

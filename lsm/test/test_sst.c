@@ -671,7 +671,7 @@ static void test_corruption(void)
         CHECK(errmsg_names(bad));
     }
     /* A well-formed footer of another version is refused. */
-    sst_footer f = {.version = SST_FORMAT_VERSION + 1};
+    sst_footer f = {.version = SST_FORMAT_VERSION_UNIFORM_SEQ + 1};
     uint8_t raw[SST_FOOTER_SIZE];
     sst_footer_encode(&f, raw);
     sst_footer g;
@@ -680,6 +680,18 @@ static void test_corruption(void)
     f.version = SST_FORMAT_VERSION;
     sst_footer_encode(&f, raw);
     CHECK_OK(sst_footer_decode(raw, "v1.sst", &g));
+    /* The uniform-seq flag: only in version 3, only with one seq. */
+    f.uniform_seq = true;
+    f.meta.min_seq = f.meta.max_seq = 9;
+    sst_footer_encode(&f, raw);
+    CHECK_STATUS(sst_footer_decode(raw, "u2.sst", &g), LSM_CORRUPT);
+    f.version = SST_FORMAT_VERSION_UNIFORM_SEQ;
+    sst_footer_encode(&f, raw);
+    CHECK_OK(sst_footer_decode(raw, "u3.sst", &g));
+    CHECK(g.uniform_seq && g.meta.max_seq == 9);
+    f.meta.min_seq = 8;
+    sst_footer_encode(&f, raw);
+    CHECK_STATUS(sst_footer_decode(raw, "u3.sst", &g), LSM_CORRUPT);
     /* Malformed blocks handed to the parser directly. */
     sst_block blk;
     uint8_t junk[12] = {0, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0};   /* offset 9 >= 4 */
