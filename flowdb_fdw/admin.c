@@ -175,6 +175,7 @@ flowdb_stats(PG_FUNCTION_ARGS)
 	STAT(compression_ratio);
 	STAT(write_stalls);
 	STAT(ingests);
+	STAT(ingests_streamed);
 	STAT(last_seq);
 	LATENCY(write_latency);
 	LATENCY(read_latency);

@@ -45,6 +45,17 @@
  * extension's pre-commit callback) followed by a crash before the ABORT
  * record reaches disk.
  *
+ * Streaming: a transaction whose writes come in table order (puts and
+ * deletes at the top level, (key, ts) strictly increasing: a sorted bulk
+ * load) hands them to an engine table stream once they are more than the
+ * engine would take into a memtable; a helper thread writes the table
+ * while the transaction goes on, and PRE_COMMIT only finishes it
+ * (lsm_write_prepare_stream).  The buffer keeps every write as before (reads
+ * of the transaction's own writes, and the fallback): the stream points
+ * into it, so it is abandoned before the buffer's memory can go (abort,
+ * detach).  The first write out of order, in a subtransaction or a range
+ * delete abandons it; PRE_COMMIT then prepares the buffer as usual.
+ *
  * flowdb_xact_pre_commit_hook (JsonDB's OCC validation and change log) runs
  * at PRE_COMMIT before the batch is built; it may add writes or raise.
  */
@@ -70,7 +81,10 @@ static uint32 next_seq = 0;
  * palloc each (rounded up to a power of two, plus a chunk header) took about
  * half as much memory again (benchmark Q rows: ~300 instead of ~200 bytes),
  * all of it freshly faulted in.  The memory goes with the
- * transaction; ROLLBACK TO leaves its bytes unused until then.
+ * transaction; ROLLBACK TO leaves its bytes unused until then.  (Advising
+ * the blocks as huge pages made a million-row COPY slower here, not faster:
+ * the first fault of each 2 MiB page cost more than the 4 KiB faults it
+ * saved.)
  */
 #define ARENA_BLOCK (1024 * 1024)
 static uint8 *arena_ptr = NULL;
@@ -82,15 +96,33 @@ static lsm_batch *batch = NULL;
 static bool prepared = false;
 static lsm_ticket ticket;
 
+/* Invariant: stream != NULL only while stream_possible, and then it holds
+ * exactly ops [0, nops). */
+static lsm_table_stream *stream = NULL;
+static bool stream_possible = true; /* ops so far qualify (see header) */
+static size_t buffered_kv_bytes = 0;	/* keys + values of ops [0, nops) */
+
+static void
+stream_stop(void)
+{
+	stream_possible = false;
+	if (stream)
+		lsm_table_stream_abandon(stream);
+	stream = NULL;
+}
+
 static void
 reset_buffer(void)
 {
-	ops = NULL;					/* memory went with TopTransactionContext */
+	stream_stop();				/* it reads the buffer, about to go */
+	ops = NULL;					/* memory goes with TopTransactionContext */
 	arena_ptr = NULL;
 	arena_left = 0;
 	nops = 0;
 	ops_cap = 0;
 	next_seq = 0;
+	stream_possible = true;
+	buffered_kv_bytes = 0;
 }
 
 static FlowdbOp *
@@ -145,6 +177,81 @@ copy_bytes(const uint8 *p, int len)
 	return c;
 }
 
+static lsm_write_op
+engine_op(const FlowdbOp *op)
+{
+	switch (op->kind)
+	{
+		case FLOWDB_OP_PUT:
+			return (lsm_write_op) {LSM_OP_PUT, op->key, op->key_len, op->value,
+				op->value_len, op->ts, op->expire_at};
+		case FLOWDB_OP_DELETE:
+			return (lsm_write_op) {LSM_OP_DELETE, op->key, op->key_len, NULL, 0, op->ts, 0};
+		case FLOWDB_OP_DELETE_RANGE:
+			break;
+	}
+	return (lsm_write_op) {LSM_OP_DELETE_RANGE, op->key, op->key_len, op->end,
+		op->end_len, 0, 0};
+}
+
+/* Does op keep the buffer streamable after prev (NULL: it is the first)? */
+static bool
+streamable_after(const FlowdbOp *prev, const FlowdbOp *op)
+{
+	int			c;
+
+	if (op->kind == FLOWDB_OP_DELETE_RANGE || op->nest_level != 1)
+		return false;
+	if (prev == NULL)
+		return true;
+	c = flowdb_key_cmp(prev->key, prev->key_len, op->key, op->key_len);
+	return c < 0 || (c == 0 && prev->ts < op->ts);
+}
+
+static bool
+stream_feed(const FlowdbOp *op)
+{
+	lsm_write_op w = engine_op(op);
+
+	if (lsm_table_stream_add(stream, &w) == LSM_OK)
+		return true;
+	stream_stop();				/* PRE_COMMIT's usual path reports any error */
+	return false;
+}
+
+/* The last op was just filled in: keep the stream (or the chance of one). */
+static void
+stream_note_last_op(void)
+{
+	const FlowdbOp *op = &ops[nops - 1];
+
+	if (!stream_possible)
+		return;
+	/* Once a stream runs, it checks the (key, ts) order itself. */
+	if (!streamable_after(stream || nops == 1 ? NULL : &ops[nops - 2], op))
+	{
+		stream_stop();
+		return;
+	}
+	buffered_kv_bytes += op->key_len + op->value_len;
+	if (stream)
+	{
+		(void) stream_feed(op);
+		return;
+	}
+	if (!lsm_write_ops_ingested(flowdb_db(), nops, buffered_kv_bytes))
+		return;
+	if (lsm_table_stream_open(flowdb_db(), &stream) != LSM_OK)
+	{
+		stream = NULL;
+		stream_stop();
+		return;
+	}
+	for (int i = 0; i < nops; i++)
+		if (!stream_feed(&ops[i]))
+			return;
+}
+
 void
 flowdb_xact_put(const uint8 *key, int key_len, int64 ts, int64 expire_at,
 				const uint8 *value, int value_len)
@@ -157,6 +264,7 @@ flowdb_xact_put(const uint8 *key, int key_len, int64 ts, int64 expire_at,
 	op->expire_at = expire_at;
 	op->value = copy_bytes(value, value_len);
 	op->value_len = value_len;
+	stream_note_last_op();
 }
 
 void
@@ -167,6 +275,7 @@ flowdb_xact_delete(const uint8 *key, int key_len, int64 ts)
 	op->key = copy_bytes(key, key_len);
 	op->key_len = key_len;
 	op->ts = ts;
+	stream_note_last_op();
 }
 
 void
@@ -178,6 +287,7 @@ flowdb_xact_delete_range(const uint8 *start, int start_len, const uint8 *end, in
 	op->key_len = start_len;
 	op->end = copy_bytes(end, end_len);
 	op->end_len = end_len;
+	stream_stop();
 }
 
 static bool
@@ -246,24 +356,7 @@ engine_ops(void)
 											 Max(nops, 1) * sizeof(lsm_write_op));
 
 	for (int i = 0; i < nops; i++)
-	{
-		const FlowdbOp *op = &ops[i];
-
-		switch (op->kind)
-		{
-			case FLOWDB_OP_PUT:
-				w[i] = (lsm_write_op) {LSM_OP_PUT, op->key, op->key_len, op->value,
-					op->value_len, op->ts, op->expire_at};
-				break;
-			case FLOWDB_OP_DELETE:
-				w[i] = (lsm_write_op) {LSM_OP_DELETE, op->key, op->key_len, NULL, 0, op->ts, 0};
-				break;
-			case FLOWDB_OP_DELETE_RANGE:
-				w[i] = (lsm_write_op) {LSM_OP_DELETE_RANGE, op->key, op->key_len, op->end,
-					op->end_len, 0, 0};
-				break;
-		}
-	}
+		w[i] = engine_op(&ops[i]);
 	return w;
 }
 
@@ -286,6 +379,7 @@ prepare_batch(void)
 	lsm_db	   *db = flowdb_db();
 	lsm_status	st;
 	bool		tagged;
+	uint64		tag;
 	lsm_write_op *w;
 
 	if (batch == NULL && (batch = lsm_batch_new()) == NULL)
@@ -294,13 +388,21 @@ prepare_batch(void)
 	if (IsolationIsSerializable())
 		(void) GetTopFullTransactionId();	/* SSI may still fail the commit */
 	tagged = FullTransactionIdIsValid(GetTopFullTransactionIdIfAny());
-	w = engine_ops();
+	tag = tagged ? U64FromFullTransactionId(GetTopFullTransactionId()) : 0;
 	if (tagged)
 		log_xid_for_engine();
-	st = lsm_write_prepare_ops(db, w, nops,
-							   tagged ? U64FromFullTransactionId(GetTopFullTransactionId()) : 0,
-							   batch, &ticket);
-	pfree(w);
+	if (stream)
+	{
+		Assert(stream_possible && lsm_table_stream_count(stream) == (uint64) nops);
+		st = lsm_write_prepare_stream(db, stream, tag, &ticket);
+		stream = NULL;			/* freed by the call */
+	}
+	else
+	{
+		w = engine_ops();
+		st = lsm_write_prepare_ops(db, w, nops, tag, batch, &ticket);
+		pfree(w);
+	}
 	if (st != LSM_OK)
 		flowdb_raise(st, "writing the transaction to the engine WAL");
 	prepared = true;
@@ -388,6 +490,8 @@ subxact_callback(SubXactEvent event, SubTransactionId my_subid,
 
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
+		/* A stream never holds ops of a subtransaction (they stop it). */
+		Assert(stream == NULL || nops == 0 || ops[nops - 1].nest_level < level);
 		while (nops > 0 && ops[nops - 1].nest_level >= level)
 			nops--;
 	}
@@ -406,7 +510,7 @@ flowdb_xact_before_detach(lsm_db *db)
 		prepared = false;
 		(void) lsm_write_abort(db, &ticket);
 	}
-	reset_buffer();
+	reset_buffer();				/* stops a stream still running */
 }
 
 void
