@@ -676,8 +676,10 @@ make_modify_state(EState *estate, ResultRelInfo *rinfo)
 	FdwModifyState *m = palloc0(sizeof(FdwModifyState));
 
 	m->t = fdw_table_get(RelationGetRelid(rinfo->ri_RelationDesc));
+	/* Default sizes: a row's value buffer (1 KiB to start) fits the kept
+	 * first block, so the per-row reset frees nothing to malloc. */
 	m->row_cxt = AllocSetContextCreate(estate->es_query_cxt, "flowdb modify",
-									   ALLOCSET_SMALL_SIZES);
+									   ALLOCSET_DEFAULT_SIZES);
 	rinfo->ri_FdwState = m;
 	return m;
 }

@@ -51,12 +51,18 @@ kinds_invalidate(Datum arg, Oid relid)
 			e->valid = false;	/* the table struct is kept: callers may hold it */
 }
 
+/* The entry kind_entry returned last: a COPY asks about the same table once
+ * per row.  Entries stay where dynahash put them (none is ever removed). */
+static KindEntry *last_kind = NULL;
+
 static KindEntry *
 kind_entry(Oid relid)
 {
 	KindEntry  *e;
 	bool		found;
 
+	if (last_kind && last_kind->relid == relid && last_kind->valid)
+		return last_kind;
 	if (kinds == NULL)
 	{
 		HASHCTL		ctl;
@@ -92,6 +98,7 @@ kind_entry(Oid relid)
 		e->table = NULL;
 		e->valid = true;
 	}
+	last_kind = e;
 	return e;
 }
 
