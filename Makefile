@@ -19,6 +19,7 @@ OBJS = \
 	flowdb_fdw/guc.o \
 	flowdb_fdw/keys.o \
 	flowdb_fdw/module.o \
+	flowdb_fdw/prefault.o \
 	flowdb_fdw/shmem.o \
 	flowdb_fdw/worker.o \
 	flowdb_fdw/xact.o

@@ -166,18 +166,24 @@ typedef enum FlowdbOpKind
 /* One buffered write.  Memory lives in TopTransactionContext. */
 typedef struct FlowdbOp
 {
-	FlowdbOpKind kind;
-	int			nest_level;		/* subtransaction level that wrote it */
-	uint32		seq;			/* position in the transaction */
 	uint8	   *key;			/* encoded; range start for DELETE_RANGE */
-	uint32		key_len;
-	uint8	   *end;			/* DELETE_RANGE: exclusive end */
-	uint32		end_len;
+	union
+	{
+		uint8	   *value;		/* PUT */
+		uint8	   *end;		/* DELETE_RANGE: exclusive end */
+	};
 	int64		ts;
 	int64		expire_at;		/* absolute Unix seconds, 0 = never */
-	uint8	   *value;
-	uint32		value_len;
-} FlowdbOp;
+	uint32		key_len;
+	union
+	{
+		uint32		value_len;
+		uint32		end_len;
+	};
+	uint32		seq;			/* position in the transaction */
+	int			nest_level;		/* subtransaction level that wrote it */
+	FlowdbOpKind kind;
+} FlowdbOp;						/* 56 bytes: a bulk load buffers millions */
 
 typedef enum FlowdbOwnWrite
 {
@@ -187,6 +193,22 @@ typedef enum FlowdbOwnWrite
 } FlowdbOwnWrite;
 
 extern void flowdb_xact_register(void);
+/* Memory blocks touched ahead of use on a helper thread (prefault.c).
+ * start: NULL if no thread could be started.  submit only while has_room;
+ * take returns the oldest submitted block once touched (NULL if none was
+ * submitted).  stop before freeing any submitted block. */
+typedef struct FlowdbPrefaulter FlowdbPrefaulter;
+extern FlowdbPrefaulter *flowdb_prefault_start(size_t block_size);
+extern bool flowdb_prefault_has_room(const FlowdbPrefaulter *p);
+extern void flowdb_prefault_submit(FlowdbPrefaulter *p, uint8 *block);
+extern uint8 *flowdb_prefault_take(FlowdbPrefaulter *p);
+extern void flowdb_prefault_stop(FlowdbPrefaulter *p);
+/* Touch [start, start + len), which the caller may be writing into (the
+ * contents stay); forget_range returns once the thread has left it, and
+ * must be called before that memory is freed or moved. */
+extern void flowdb_prefault_range(FlowdbPrefaulter *p, uint8 *start, size_t len);
+extern void flowdb_prefault_forget_range(FlowdbPrefaulter *p);
+
 /* Buffered writes; none assigns a Postgres xid (xact.c: xid-less commits). */
 extern void flowdb_xact_put(const uint8 *key, int key_len, int64 ts, int64 expire_at,
 							const uint8 *value, int value_len);
