@@ -44,7 +44,7 @@ REGRESS = flowdb_basic flowdb_errors flowdb_xact flowdb_patch flowdb_keyspace \
 REGRESS += flowdb_fdw_basic flowdb_fdw_pushdown flowdb_fdw_write flowdb_large_txn
 # jsondb (issue 6)
 REGRESS += jsondb_keys jsondb_docs jsondb_xact jsondb_fdw
-ISOLATION = jsondb_unique jsondb_conflicts jsondb_watch jsondb_fdw_conflicts
+ISOLATION = jsondb_unique jsondb_conflicts jsondb_watch jsondb_fdw_conflicts flowdb_stream_order
 NO_INSTALLCHECK = 1
 
 LSM_LIB = lsm/build/liblsm.a
