@@ -251,8 +251,21 @@ lsm_status ingest_make_room(lsm_db *db, const ingest_run *r)
 
 /* ------------------------------------------------------------ building */
 
-/* Adds the newest op of each (key, ts); an expired put becomes a point
- * tombstone (it may shadow an older table's version). */
+void ingest_table_entry(lsm_entry *e, int64_t now, int64_t *min_expire)
+{
+    if (e->type == ENTRY_PUT && entry_is_expired(e, now)) {
+        e->type = ENTRY_DELETE;
+        e->expire_at = 0;
+    }
+    if (e->type == ENTRY_DELETE) {
+        e->value = NULL;
+        e->value_len = 0;
+    }
+    if (e->type == ENTRY_PUT && e->expire_at && e->expire_at < *min_expire)
+        *min_expire = e->expire_at;
+}
+
+/* Adds the newest op of each (key, ts), as ingest_table_entry makes it. */
 static lsm_status add_points(sst_builder *sb, const ingest_run *r, uint64_t first_seq, int64_t now,
                              int64_t *min_expire)
 {
@@ -262,15 +275,7 @@ static lsm_status add_points(sst_builder *sb, const ingest_run *r, uint64_t firs
                                       r->points[i - 1].key_len, r->points[i - 1].ts) == 0)
             continue;
         e.seq += first_seq;
-        if (e.type == ENTRY_PUT && entry_is_expired(&e, now)) {
-            e.type = ENTRY_DELETE;
-            e.value_len = 0;
-            e.expire_at = 0;
-        }
-        if (e.type == ENTRY_DELETE)
-            e.value_len = 0;
-        if (e.type == ENTRY_PUT && e.expire_at && e.expire_at < *min_expire)
-            *min_expire = e.expire_at;
+        ingest_table_entry(&e, now, min_expire);
         lsm_status st = sst_builder_add(sb, &e);
         if (st != LSM_OK)
             return st;

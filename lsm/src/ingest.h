@@ -40,6 +40,11 @@ void ingest_run_free(ingest_run *r);
  * write_mu held, but may release it while it waits for a flush. */
 lsm_status ingest_make_room(lsm_db *db, const ingest_run *r);
 
+/* The entry a table gets for a batch's put or delete: an expired put
+ * becomes a point tombstone (it may shadow an older table's version), a
+ * tombstone carries no value; a put's expiry lowers *min_expire. */
+void ingest_table_entry(lsm_entry *e, int64_t now, int64_t *min_expire);
+
 /* Writes the run as an SST with seqs first_seq + op index (fsync'd, the
  * directory too); *slot = its table slot, not yet in any version. */
 lsm_status ingest_build(lsm_db *db, const ingest_run *r, uint64_t first_seq, int *slot);

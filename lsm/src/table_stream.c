@@ -81,17 +81,7 @@ static lsm_status write_op(lsm_table_stream *s, const lsm_write_op *op)
     } else {
         e.type = ENTRY_DELETE;
     }
-    /* As ingest.c: an expired put still shadows older tables' versions. */
-    if (e.type == ENTRY_PUT && entry_is_expired(&e, s->now)) {
-        e.type = ENTRY_DELETE;
-        e.expire_at = 0;
-    }
-    if (e.type == ENTRY_DELETE) {
-        e.value = NULL;
-        e.value_len = 0;
-    }
-    if (e.type == ENTRY_PUT && e.expire_at && e.expire_at < s->min_expire)
-        s->min_expire = e.expire_at;
+    ingest_table_entry(&e, s->now, &s->min_expire);
     return sst_builder_add(s->sb, &e);
 }
 

@@ -1,24 +1,12 @@
 /* test_ingest.c — batches larger than a memtable, written straight to a table:
  * results, ordering against memtables and older tables, snapshots, abort,
  * and recovery of a prepared batch after a crash. */
-#include <dirent.h>
 #include <inttypes.h>
 #include <sys/wait.h>
 
 #include "testutil.h"
 
 #define N_KEYS 20000
-
-static lsm_db *open_db(const char *dir, lsm_tag_filter_fn filter)
-{
-    lsm_config cfg;
-    test_small_config(&cfg, dir);
-    cfg.block_size = 1024;
-    lsm_open_options o = {.tag_filter = filter};
-    lsm_db *db = NULL;
-    CHECK_OK(lsm_open(&cfg, NULL, 0, &o, &db));
-    return db;
-}
 
 static void key_of(int i, char *k) { snprintf(k, 16, "key%06d", i); }
 
@@ -47,19 +35,6 @@ static lsm_batch *big_batch(int gen)
     return b;
 }
 
-static int get_gen(lsm_db *db, const lsm_read_options *ro, int i)
-{
-    char k[16];
-    key_of(i, k);
-    lsm_value v = {0};
-    lsm_status st = lsm_get(db, ro, k, strlen(k), 1, &v);
-    int gen = -1;
-    if (st == LSM_OK && sscanf((const char *) v.data, "value-%*d-gen-%d", &gen) != 1)
-        gen = -2;
-    lsm_value_free(&v);
-    return gen;
-}
-
 static size_t scan_count(lsm_db *db, const lsm_read_options *ro)
 {
     lsm_scan_spec s;
@@ -75,23 +50,11 @@ static size_t scan_count(lsm_db *db, const lsm_read_options *ro)
     return n;
 }
 
-static int count_ssts(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL)
-        n += strstr(de->d_name, ".sst") != NULL;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 static bool all_gen(lsm_db *db, const lsm_read_options *ro, int gen)
 {
     for (int i = 0; i < N_KEYS; i++)
-        if (get_gen(db, ro, i) != gen) {
-            fprintf(stderr, "key %d: generation %d, want %d\n", i, get_gen(db, ro, i), gen);
+        if (test_get_gen(db, ro, i) != gen) {
+            fprintf(stderr, "key %d: generation %d, want %d\n", i, test_get_gen(db, ro, i), gen);
             return false;
         }
     return true;
@@ -99,7 +62,7 @@ static bool all_gen(lsm_db *db, const lsm_read_options *ro, int gen)
 
 static void test_larger_than_memtable(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     lsm_batch *b = big_batch(1);
     CHECK(lsm_batch_bytes(b) > (1 << 20)); /* more than one memtable */
     CHECK_OK(lsm_write(db, b));
@@ -110,7 +73,7 @@ static void test_larger_than_memtable(const char *dir)
     CHECK(all_gen(db, NULL, 1));
     CHECK(scan_count(db, NULL) == N_KEYS);
     CHECK_OK(lsm_close(db));
-    db = open_db(dir, NULL);
+    db = test_open_with_filter(dir, NULL);
     CHECK(all_gen(db, NULL, 1));
     CHECK(scan_count(db, NULL) == N_KEYS);
     CHECK_OK(lsm_compact_full(db));
@@ -122,7 +85,7 @@ static void test_larger_than_memtable(const char *dir)
  * keys the batch does not touch keep their values. */
 static void test_overlap_and_order(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     lsm_batch *b = big_batch(1);
     CHECK_OK(lsm_write(db, b)); /* an older table */
     lsm_batch_free(b);
@@ -147,12 +110,12 @@ static void test_overlap_and_order(const char *dir)
     CHECK_OK(lsm_batch_put(small, "key000009", 9, 1, v, vlen));
     CHECK_OK(lsm_write(db, small));
     lsm_batch_free(small);
-    CHECK(get_gen(db, NULL, 9) == 4);
+    CHECK(test_get_gen(db, NULL, 9) == 4);
     CHECK(scan_count(db, NULL) == N_KEYS + 1);
     CHECK_OK(lsm_close(db));
-    db = open_db(dir, NULL);
-    CHECK(get_gen(db, NULL, 9) == 4);
-    CHECK(get_gen(db, NULL, 8) == 3);
+    db = test_open_with_filter(dir, NULL);
+    CHECK(test_get_gen(db, NULL, 9) == 4);
+    CHECK(test_get_gen(db, NULL, 8) == 3);
     CHECK_OK(lsm_get(db, NULL, "key000005x", 10, 1, &out));
     CHECK(scan_count(db, NULL) == N_KEYS + 1);
     lsm_value_free(&out);
@@ -162,7 +125,7 @@ static void test_overlap_and_order(const char *dir)
 /* Deletes and range deletes inside the batch, against older data. */
 static void test_deletes_in_batch(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     lsm_batch *b = big_batch(1);
     CHECK_OK(lsm_write(db, b));
     lsm_batch_free(b);
@@ -176,15 +139,15 @@ static void test_deletes_in_batch(const char *dir)
     CHECK_OK(lsm_write(db, b));
     lsm_batch_free(b);
     for (int round = 0; round < 2; round++) {
-        CHECK(get_gen(db, NULL, 10) == -1);
-        CHECK(get_gen(db, NULL, 100) == -1);
-        CHECK(get_gen(db, NULL, 199) == -1);
-        CHECK(get_gen(db, NULL, 150) == 5);
-        CHECK(get_gen(db, NULL, 200) == 2);
-        CHECK(get_gen(db, NULL, 99) == 2);
+        CHECK(test_get_gen(db, NULL, 10) == -1);
+        CHECK(test_get_gen(db, NULL, 100) == -1);
+        CHECK(test_get_gen(db, NULL, 199) == -1);
+        CHECK(test_get_gen(db, NULL, 150) == 5);
+        CHECK(test_get_gen(db, NULL, 200) == 2);
+        CHECK(test_get_gen(db, NULL, 99) == 2);
         CHECK(scan_count(db, NULL) == N_KEYS - 1 - 100 + 1);
         CHECK_OK(lsm_close(db));
-        db = open_db(dir, NULL);
+        db = test_open_with_filter(dir, NULL);
         if (round == 0)
             CHECK_OK(lsm_compact_full(db));
     }
@@ -226,7 +189,7 @@ static lsm_status prepare_commit_ops(lsm_db *db, const lsm_write_op *ops, size_t
  * paths (a table of its own, or the memtable), and checks ops like a batch. */
 static void test_ops_in_place(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     lsm_batch *b = big_batch(1);
     CHECK_OK(lsm_write(db, b));
     lsm_batch_free(b);
@@ -244,9 +207,9 @@ static void test_ops_in_place(const char *dir)
     lsm_stats stats;
     CHECK_OK(lsm_get_stats(db, &stats));
     CHECK(stats.ingests == 2);
-    CHECK(get_gen(db, NULL, 10) == -1 && get_gen(db, NULL, 100) == -1);
-    CHECK(get_gen(db, NULL, 150) == 5 && get_gen(db, NULL, 200) == 2);
-    CHECK(get_gen(db, NULL, 7) == 2); /* put twice: the later op won */
+    CHECK(test_get_gen(db, NULL, 10) == -1 && test_get_gen(db, NULL, 100) == -1);
+    CHECK(test_get_gen(db, NULL, 150) == 5 && test_get_gen(db, NULL, 200) == 2);
+    CHECK(test_get_gen(db, NULL, 7) == 2); /* put twice: the later op won */
     CHECK(scan_count(db, NULL) == N_KEYS - 1 - 100 + 1);
     free(ops);
     free(store);
@@ -261,7 +224,7 @@ static void test_ops_in_place(const char *dir)
     CHECK_OK(prepare_commit_ops(db, few, 3));
     CHECK_OK(lsm_get_stats(db, &stats));
     CHECK(stats.ingests == 2 && stats.memtable_records == 3);
-    CHECK(get_gen(db, NULL, 10) == 9 && get_gen(db, NULL, 11) == -1 && get_gen(db, NULL, 12) == -1);
+    CHECK(test_get_gen(db, NULL, 10) == 9 && test_get_gen(db, NULL, 11) == -1 && test_get_gen(db, NULL, 12) == -1);
 
     /* bad ops are refused like batch ops, and nothing is written */
     lsm_write_op bad[][2] = {
@@ -272,20 +235,20 @@ static void test_ops_in_place(const char *dir)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(prepare_commit_ops(db, bad[i], 2) == LSM_INVALID);
-    CHECK(get_gen(db, NULL, 13) == 2);
+    CHECK(test_get_gen(db, NULL, 13) == 2);
     CHECK_OK(lsm_close(db));
-    db = open_db(dir, NULL);
-    CHECK(get_gen(db, NULL, 150) == 5 && get_gen(db, NULL, 10) == 9 && get_gen(db, NULL, 100) == -1);
+    db = test_open_with_filter(dir, NULL);
+    CHECK(test_get_gen(db, NULL, 150) == 5 && test_get_gen(db, NULL, 10) == 9 && test_get_gen(db, NULL, 100) == -1);
     CHECK_OK(lsm_close(db));
 }
 
 static void test_snapshot_and_abort(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     lsm_batch *b = big_batch(1);
     CHECK_OK(lsm_write(db, b));
     lsm_batch_free(b);
-    int tables = count_ssts(dir);
+    int tables = test_count_files(dir, ".sst");
     lsm_snapshot *snap;
     CHECK_OK(lsm_snapshot_acquire(db, &snap));
     lsm_read_options ro;
@@ -295,10 +258,10 @@ static void test_snapshot_and_abort(const char *dir)
     b = big_batch(2);
     lsm_ticket t;
     CHECK_OK(lsm_write_prepare(db, b, &t));
-    CHECK(get_gen(db, NULL, 3) == 1); /* prepared, not committed */
+    CHECK(test_get_gen(db, NULL, 3) == 1); /* prepared, not committed */
     CHECK_OK(lsm_write_abort(db, &t));
     CHECK(all_gen(db, NULL, 1));
-    CHECK(count_ssts(dir) == tables); /* the aborted table is gone */
+    CHECK(test_count_files(dir, ".sst") == tables); /* the aborted table is gone */
 
     CHECK_OK(lsm_write_prepare(db, b, &t));
     CHECK_OK(lsm_write_commit(db, &t));
@@ -308,7 +271,7 @@ static void test_snapshot_and_abort(const char *dir)
     CHECK(scan_count(db, &ro) == N_KEYS);
     lsm_snapshot_release(db, snap);
     CHECK_OK(lsm_close(db));
-    db = open_db(dir, NULL);
+    db = test_open_with_filter(dir, NULL);
     CHECK(all_gen(db, NULL, 2));
     CHECK_OK(lsm_close(db));
 }
@@ -316,17 +279,11 @@ static void test_snapshot_and_abort(const char *dir)
 /* A prepared, unresolved batch at a crash: recovery keeps it when the tag
  * filter says its transaction committed, and drops it (and its file)
  * otherwise. */
-static bool keep_tag_7(uint64_t tag, void *arg)
-{
-    (void) arg;
-    return tag == 7;
-}
-
 static void crash_with_prepared(const char *dir, uint64_t tag)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        lsm_db *db = open_db(dir, NULL);
+        lsm_db *db = test_open_with_filter(dir, NULL);
         lsm_batch *b = big_batch((int) tag);
         lsm_batch_set_tag(b, tag);
         lsm_ticket t;
@@ -341,25 +298,25 @@ static void crash_with_prepared(const char *dir, uint64_t tag)
 
 static void test_crash_recovery(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     lsm_batch *b = big_batch(1);
     CHECK_OK(lsm_write(db, b));
     lsm_batch_free(b);
     CHECK_OK(lsm_close(db));
-    int tables = count_ssts(dir);
+    int tables = test_count_files(dir, ".sst");
 
     crash_with_prepared(dir, 8); /* its transaction did not commit */
-    CHECK(count_ssts(dir) == tables + 1);
-    db = open_db(dir, keep_tag_7);
+    CHECK(test_count_files(dir, ".sst") == tables + 1);
+    db = test_open_with_filter(dir, test_keep_tag_7);
     CHECK(all_gen(db, NULL, 1));
     CHECK_OK(lsm_close(db));
-    CHECK(count_ssts(dir) == tables);
+    CHECK(test_count_files(dir, ".sst") == tables);
 
     crash_with_prepared(dir, 7); /* it did */
-    db = open_db(dir, keep_tag_7);
+    db = test_open_with_filter(dir, test_keep_tag_7);
     CHECK(all_gen(db, NULL, 7));
     CHECK_OK(lsm_close(db));
-    db = open_db(dir, NULL); /* and it stays, now from the manifest */
+    db = test_open_with_filter(dir, NULL); /* and it stays, now from the manifest */
     CHECK(all_gen(db, NULL, 7));
     CHECK(scan_count(db, NULL) == N_KEYS);
     CHECK_OK(lsm_close(db));
@@ -372,7 +329,7 @@ static void test_merged_away_before_crash(const char *dir)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        lsm_db *db = open_db(dir, NULL);
+        lsm_db *db = test_open_with_filter(dir, NULL);
         for (int gen = 1; gen <= 2; gen++) {
             lsm_batch *b = big_batch(gen);
             if (lsm_write(db, b) != LSM_OK)
@@ -383,7 +340,7 @@ static void test_merged_away_before_crash(const char *dir)
             _exit(4);
         lsm_stats st;
         if (lsm_get_stats(db, &st) != LSM_OK || st.ingests != 2 || st.table_count != 1 ||
-            count_ssts(dir) != 1)
+            test_count_files(dir, ".sst") != 1)
             _exit(5);
         _exit(0); /* no close: the WAL keeps both INGEST records */
     }
@@ -391,10 +348,10 @@ static void test_merged_away_before_crash(const char *dir)
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     for (int round = 0; round < 2; round++) {
-        lsm_db *db = open_db(dir, NULL);
+        lsm_db *db = test_open_with_filter(dir, NULL);
         CHECK(all_gen(db, NULL, 2));
         CHECK(scan_count(db, NULL) == N_KEYS);
-        CHECK(count_ssts(dir) == 1);
+        CHECK(test_count_files(dir, ".sst") == 1);
         CHECK_OK(lsm_close(db));
     }
 }

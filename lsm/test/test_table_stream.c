@@ -2,24 +2,12 @@
  * results against memtables, older tables and snapshots, the order rules,
  * abort and abandon (no file left), recovery of a prepared stream after a
  * crash, and the uniform-seq footer. */
-#include <dirent.h>
 #include <sys/wait.h>
 
 #include "sst.h"
 #include "testutil.h"
 
 #define N_KEYS 30000 /* more than STREAM_CHUNKS * CHUNK_OPS: the producer waits */
-
-static lsm_db *open_db(const char *dir, lsm_tag_filter_fn filter)
-{
-    lsm_config cfg;
-    test_small_config(&cfg, dir);
-    cfg.block_size = 1024;
-    lsm_open_options o = {.tag_filter = filter};
-    lsm_db *db = NULL;
-    CHECK_OK(lsm_open(&cfg, NULL, 0, &o, &db));
-    return db;
-}
 
 /* Keys and values of one generation; they outlive the stream. */
 typedef struct gen_data {
@@ -49,19 +37,6 @@ static lsm_write_op put_op(const gen_data *g, int i, int64_t expire_at)
                           strlen(g->val[i]), 1, expire_at};
 }
 
-static int get_gen(lsm_db *db, const lsm_read_options *ro, int i)
-{
-    char k[16];
-    snprintf(k, sizeof k, "key%06d", i);
-    lsm_value v = {0};
-    lsm_status st = lsm_get(db, ro, k, strlen(k), 1, &v);
-    int gen = -1;
-    if (st == LSM_OK && sscanf((const char *) v.data, "value-%*d-gen-%d", &gen) != 1)
-        gen = -2;
-    lsm_value_free(&v);
-    return gen;
-}
-
 /* Records a full scan returns, checking each against the point read. */
 static long scan_check(lsm_db *db, const lsm_read_options *ro)
 {
@@ -75,23 +50,11 @@ static long scan_check(lsm_db *db, const lsm_read_options *ro)
     while (lsm_iter_next(it, &r) == LSM_OK) {
         int i, gen;
         if (sscanf((const char *) r.value, "value-%d-gen-%d", &i, &gen) != 2 ||
-            get_gen(db, ro, i) != gen)
+            test_get_gen(db, ro, i) != gen)
             n = -1000000;
         n++;
     }
     lsm_iter_close(it);
-    return n;
-}
-
-static int count_ssts(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL)
-        n += strstr(de->d_name, ".sst") != NULL;
-    if (d)
-        closedir(d);
     return n;
 }
 
@@ -124,8 +87,8 @@ static bool gens_are(lsm_db *db, const lsm_read_options *ro, int want, int want_
 {
     for (int i = 0; i < N_KEYS; i++) {
         int w = i == 10 || i == 11 ? -1 : i == 5 ? want_5 : want;
-        if (get_gen(db, ro, i) != w) {
-            fprintf(stderr, "key %d: generation %d, want %d\n", i, get_gen(db, ro, i), w);
+        if (test_get_gen(db, ro, i) != w) {
+            fprintf(stderr, "key %d: generation %d, want %d\n", i, test_get_gen(db, ro, i), w);
             return false;
         }
     }
@@ -137,7 +100,7 @@ static bool gens_are(lsm_db *db, const lsm_read_options *ro, int want, int want_
  * and compaction. */
 static void test_results(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     gen_data g1 = gen_make(1), g2 = gen_make(2), g3 = gen_make(3), g4 = gen_make(4);
     write_batch_gen(db, &g1, 0, N_KEYS);          /* older table(s) */
     write_batch_gen(db, &g2, 5, 6);               /* memtable, older than the stream */
@@ -151,29 +114,29 @@ static void test_results(const char *dir)
     CHECK_OK(lsm_get_stats(db, &st));
     uint64_t ingests = st.ingests;
     lsm_table_stream *s = stream_gen(db, &g3);
-    int tables = count_ssts(dir);
+    int tables = test_count_files(dir, ".sst");
     lsm_ticket t;
     CHECK_OK(lsm_write_prepare_stream(db, s, 0, &t));
     CHECK(t.count == N_KEYS);
-    CHECK(get_gen(db, NULL, 3) == 1);             /* prepared, not committed */
+    CHECK(test_get_gen(db, NULL, 3) == 1);             /* prepared, not committed */
     CHECK_OK(lsm_write_commit(db, &t));
-    CHECK(count_ssts(dir) >= tables);
+    CHECK(test_count_files(dir, ".sst") >= tables);
     CHECK_OK(lsm_get_stats(db, &st));
     CHECK(st.ingests == ingests + 1 && st.ingests_streamed == 1);
     CHECK(gens_are(db, NULL, 3, 3));
     CHECK(scan_check(db, NULL) == N_KEYS - 2);
-    CHECK(get_gen(db, &ro, 3) == 1 && get_gen(db, &ro, 5) == 2 && get_gen(db, &ro, 10) == 1);
+    CHECK(test_get_gen(db, &ro, 3) == 1 && test_get_gen(db, &ro, 5) == 2 && test_get_gen(db, &ro, 10) == 1);
     CHECK(scan_check(db, &ro) == N_KEYS);
     lsm_snapshot_release(db, snap);
 
     write_batch_gen(db, &g4, 7, 8);               /* newer than the stream */
     for (int round = 0; round < 3; round++) {
-        CHECK(get_gen(db, NULL, 7) == 4);
-        CHECK(get_gen(db, NULL, 8) == 3 && get_gen(db, NULL, 5) == 3);
-        CHECK(get_gen(db, NULL, 10) == -1 && get_gen(db, NULL, 11) == -1);
+        CHECK(test_get_gen(db, NULL, 7) == 4);
+        CHECK(test_get_gen(db, NULL, 8) == 3 && test_get_gen(db, NULL, 5) == 3);
+        CHECK(test_get_gen(db, NULL, 10) == -1 && test_get_gen(db, NULL, 11) == -1);
         CHECK(scan_check(db, NULL) == N_KEYS - 2);
         CHECK_OK(lsm_close(db));
-        db = open_db(dir, NULL);
+        db = test_open_with_filter(dir, NULL);
         if (round == 1)
             CHECK_OK(lsm_compact_full(db));
     }
@@ -185,7 +148,7 @@ static void test_results(const char *dir)
  * refused without being taken; the stream goes on. */
 static void test_order_rules(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     gen_data g = gen_make(1);
     lsm_table_stream *s;
     CHECK_OK(lsm_table_stream_open(db, &s));
@@ -210,7 +173,7 @@ static void test_order_rules(const char *dir)
     lsm_ticket t;
     CHECK_OK(lsm_write_prepare_stream(db, s, 0, &t));
     CHECK_OK(lsm_write_commit(db, &t));
-    CHECK(get_gen(db, NULL, 100) == 1 && get_gen(db, NULL, 101) == 1);
+    CHECK(test_get_gen(db, NULL, 100) == 1 && test_get_gen(db, NULL, 101) == 1);
     lsm_value v = {0};
     CHECK_OK(lsm_get(db, NULL, g.key[100], strlen(g.key[100]), 2, &v));
     lsm_value_free(&v);
@@ -222,24 +185,24 @@ static void test_order_rules(const char *dir)
 /* Abandoned, aborted and empty streams leave no file and change nothing. */
 static void test_abandon_abort_empty(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     gen_data g1 = gen_make(1), g2 = gen_make(2);
     write_batch_gen(db, &g1, 0, N_KEYS);
     CHECK_OK(lsm_flush(db));
-    int tables = count_ssts(dir);
+    int tables = test_count_files(dir, ".sst");
     for (int round = 0; round < 70; round++) { /* more rounds than table slots (64) */
         lsm_table_stream *s = stream_gen(db, &g2);
-        CHECK(count_ssts(dir) == tables + 1);
+        CHECK(test_count_files(dir, ".sst") == tables + 1);
         lsm_table_stream_abandon(s);
-        CHECK(count_ssts(dir) == tables);
+        CHECK(test_count_files(dir, ".sst") == tables);
         if (round % 10 != 0)
             continue;
         s = stream_gen(db, &g2);
         lsm_ticket t;
         CHECK_OK(lsm_write_prepare_stream(db, s, 0, &t));
-        CHECK(get_gen(db, NULL, 3) == 1);
+        CHECK(test_get_gen(db, NULL, 3) == 1);
         CHECK_OK(lsm_write_abort(db, &t));
-        CHECK(count_ssts(dir) == tables);
+        CHECK(test_count_files(dir, ".sst") == tables);
     }
     lsm_table_stream *s;
     CHECK_OK(lsm_table_stream_open(db, &s));
@@ -247,8 +210,8 @@ static void test_abandon_abort_empty(const char *dir)
     CHECK_OK(lsm_write_prepare_stream(db, s, 0, &t));
     CHECK(t.count == 0);
     CHECK_OK(lsm_write_commit(db, &t));
-    CHECK(count_ssts(dir) == tables);
-    CHECK(get_gen(db, NULL, 10) == 1 && get_gen(db, NULL, 3) == 1);
+    CHECK(test_count_files(dir, ".sst") == tables);
+    CHECK(test_get_gen(db, NULL, 10) == 1 && test_get_gen(db, NULL, 3) == 1);
     CHECK(scan_check(db, NULL) == N_KEYS);
     CHECK_OK(lsm_close(db));
     gen_free(&g1), gen_free(&g2);
@@ -256,17 +219,11 @@ static void test_abandon_abort_empty(const char *dir)
 
 /* A prepared, unresolved stream at a crash: kept when its tag committed
  * (the uniform-seq table read back after recovery), dropped otherwise. */
-static bool keep_tag_7(uint64_t tag, void *arg)
-{
-    (void) arg;
-    return tag == 7;
-}
-
 static void crash_with_prepared_stream(const char *dir, int gen)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        lsm_db *db = open_db(dir, NULL);
+        lsm_db *db = test_open_with_filter(dir, NULL);
         gen_data g = gen_make(gen);
         lsm_table_stream *s = stream_gen(db, &g);
         lsm_ticket t;
@@ -281,23 +238,23 @@ static void crash_with_prepared_stream(const char *dir, int gen)
 
 static void test_crash_recovery(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     gen_data g1 = gen_make(1);
     write_batch_gen(db, &g1, 0, N_KEYS);
     CHECK_OK(lsm_close(db));
-    int tables = count_ssts(dir);
+    int tables = test_count_files(dir, ".sst");
 
     crash_with_prepared_stream(dir, 8);
-    CHECK(count_ssts(dir) == tables + 1);
-    db = open_db(dir, keep_tag_7);
-    CHECK(get_gen(db, NULL, 3) == 1 && get_gen(db, NULL, 10) == 1);
+    CHECK(test_count_files(dir, ".sst") == tables + 1);
+    db = test_open_with_filter(dir, test_keep_tag_7);
+    CHECK(test_get_gen(db, NULL, 3) == 1 && test_get_gen(db, NULL, 10) == 1);
     CHECK(scan_check(db, NULL) == N_KEYS);
     CHECK_OK(lsm_close(db));
-    CHECK(count_ssts(dir) == tables);
+    CHECK(test_count_files(dir, ".sst") == tables);
 
     crash_with_prepared_stream(dir, 7);
     for (int round = 0; round < 2; round++) { /* from the WAL, then the manifest */
-        db = open_db(dir, round == 0 ? keep_tag_7 : NULL);
+        db = test_open_with_filter(dir, round == 0 ? test_keep_tag_7 : NULL);
         CHECK(gens_are(db, NULL, 7, 7));
         CHECK(scan_check(db, NULL) == N_KEYS - 2);
         CHECK_OK(lsm_close(db));
@@ -310,7 +267,7 @@ static void test_crash_recovery(const char *dir)
  * table's entries by their seq, which only the footer gives them. */
 static void test_invisible_behind_older_batch(const char *dir)
 {
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = test_open_with_filter(dir, NULL);
     gen_data g1 = gen_make(1), g3 = gen_make(3);
     write_batch_gen(db, &g1, 0, N_KEYS);
     lsm_batch *older = lsm_batch_new();
@@ -320,7 +277,7 @@ static void test_invisible_behind_older_batch(const char *dir)
     lsm_table_stream *s = stream_gen(db, &g3);
     CHECK_OK(lsm_write_prepare_stream(db, s, 0, &tb));
     CHECK_OK(lsm_write_commit(db, &tb));
-    CHECK(get_gen(db, NULL, 3) == 1 && get_gen(db, NULL, 10) == 1);
+    CHECK(test_get_gen(db, NULL, 3) == 1 && test_get_gen(db, NULL, 10) == 1);
     CHECK(scan_check(db, NULL) == N_KEYS);
     lsm_value v = {0};
     CHECK_STATUS(lsm_get(db, NULL, "zzz", 3, 1, &v), LSM_NOT_FOUND);

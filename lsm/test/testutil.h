@@ -8,6 +8,8 @@
 #ifndef LSM_TESTUTIL_H
 #define LSM_TESTUTIL_H
 
+#include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,54 @@ static inline uint64_t xorshift64(uint64_t *s)
     x ^= x >> 7;
     x ^= x << 17;
     return *s = x;
+}
+
+/* Files in dir whose name contains `part` (".sst": the table files). */
+static inline int test_count_files(const char *dir, const char *part)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL)
+        n += strstr(de->d_name, part) != NULL;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The small config with 1 KiB blocks and a tag filter (NULL: keep all). */
+static inline lsm_db *test_open_with_filter(const char *dir, lsm_tag_filter_fn filter)
+{
+    lsm_config cfg;
+    test_small_config(&cfg, dir);
+    cfg.block_size = 1024;
+    lsm_open_options o = {.tag_filter = filter};
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(&cfg, NULL, 0, &o, &db));
+    return db;
+}
+
+/* A tag filter that keeps only transactions tagged 7 (committed ones). */
+static inline bool test_keep_tag_7(uint64_t tag, void *arg)
+{
+    (void) arg;
+    return tag == 7;
+}
+
+/* Tests that write generations of values: key i is "key%06d" at ts 1 and
+ * its value starts "value-<i>-gen-<gen>".  Returns the generation read,
+ * -1 when the key is absent, -2 when the value does not parse. */
+static inline int test_get_gen(lsm_db *db, const lsm_read_options *ro, int i)
+{
+    char k[16];
+    snprintf(k, sizeof k, "key%06d", i);
+    lsm_value v = {0};
+    lsm_status st = lsm_get(db, ro, k, strlen(k), 1, &v);
+    int gen = -1;
+    if (st == LSM_OK && sscanf((const char *) v.data, "value-%*d-gen-%d", &gen) != 1)
+        gen = -2;
+    lsm_value_free(&v);
+    return gen;
 }
 
 #endif /* LSM_TESTUTIL_H */
