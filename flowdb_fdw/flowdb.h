@@ -195,8 +195,8 @@ typedef enum FlowdbOwnWrite
 extern void flowdb_xact_register(void);
 /* Memory blocks touched ahead of use on a helper thread (prefault.c).
  * start: NULL if no thread could be started.  submit only while has_room;
- * take returns the oldest submitted block once touched (NULL if none was
- * submitted).  stop before freeing any submitted block. */
+ * take (after a submit) returns the oldest submitted block not taken yet,
+ * once touched.  stop before freeing any submitted block. */
 typedef struct FlowdbPrefaulter FlowdbPrefaulter;
 extern FlowdbPrefaulter *flowdb_prefault_start(size_t block_size);
 extern bool flowdb_prefault_has_room(const FlowdbPrefaulter *p);

@@ -164,8 +164,7 @@ flowdb_prefault_take(FlowdbPrefaulter *p)
 {
 	uint8	   *block;
 
-	if (p->taken == p->submitted)
-		return NULL;
+	Assert(p->taken < p->submitted);
 	pthread_mutex_lock(&p->mu);
 	while (p->touched == p->taken)
 		pthread_cond_wait(&p->cv, &p->mu);

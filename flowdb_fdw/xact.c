@@ -171,8 +171,6 @@ append_op(FlowdbOpKind kind)
 static uint8 *
 arena_block_new(void)
 {
-	uint8	   *block;
-
 	if (++arena_blocks_used == PREFAULT_AFTER_BLOCKS)
 		prefaulter = flowdb_prefault_start(ARENA_BLOCK);
 	if (prefaulter == NULL)
@@ -180,8 +178,7 @@ arena_block_new(void)
 	while (flowdb_prefault_has_room(prefaulter))
 		flowdb_prefault_submit(prefaulter,
 							   MemoryContextAlloc(TopTransactionContext, ARENA_BLOCK));
-	block = flowdb_prefault_take(prefaulter);
-	return block;
+	return flowdb_prefault_take(prefaulter);
 }
 
 static uint8 *
@@ -274,8 +271,7 @@ stream_note_last_op(void)
 		return;
 	if (lsm_table_stream_open(flowdb_db(), &stream) != LSM_OK)
 	{
-		stream = NULL;
-		stream_stop();
+		stream_stop();			/* the open left stream NULL */
 		return;
 	}
 	for (int i = 0; i < nops; i++)

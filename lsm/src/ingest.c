@@ -322,6 +322,13 @@ lsm_status ingest_build(lsm_db *db, const ingest_run *r, uint64_t first_seq, int
             sst_builder_abandon(sb);
         ts->min_expire_hint = min_expire;
     }
+    return ingest_table_settle(db, slot, path, st, slot_out);
+}
+
+lsm_status ingest_table_settle(lsm_db *db, int slot, const char *path, lsm_status st,
+                               int *slot_out)
+{
+    *slot_out = -1;
     if (st == LSM_OK)
         st = fsync_dir(db->dir);
     if (st != LSM_OK) {

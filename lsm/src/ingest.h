@@ -45,6 +45,13 @@ lsm_status ingest_make_room(lsm_db *db, const ingest_run *r);
  * tombstone carries no value; a put's expiry lowers *min_expire. */
 void ingest_table_entry(lsm_entry *e, int64_t now, int64_t *min_expire);
 
+/* The builder of the table in reserved `slot` (file `path`) ended with st:
+ * on success the directory entry is made durable and *slot_out = slot; on
+ * failure (or if that fails) the file is removed, the slot freed and
+ * *slot_out = -1. */
+lsm_status ingest_table_settle(lsm_db *db, int slot, const char *path, lsm_status st,
+                               int *slot_out);
+
 /* Writes the run as an SST with seqs first_seq + op index (fsync'd, the
  * directory too); *slot = its table slot, not yet in any version. */
 lsm_status ingest_build(lsm_db *db, const ingest_run *r, uint64_t first_seq, int *slot);

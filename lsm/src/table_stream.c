@@ -32,7 +32,6 @@
 
 #include "batch.h"
 #include "db.h"
-#include "file_io.h"
 #include "sst.h"
 #include "table_stream.h"
 
@@ -288,25 +287,15 @@ lsm_status table_stream_drain(lsm_table_stream *s, ingest_run *bounds, uint32_t 
 
 lsm_status table_stream_finish(lsm_table_stream *s, uint64_t seq, int *slot)
 {
-    region_header *h = s->db->hdr;
-    table_slot *ts = region_table(h, (uint32_t) s->slot);
-    *slot = -1;
+    int reserved = s->slot;
+    table_slot *ts = region_table(s->db->hdr, (uint32_t) reserved);
     lsm_status st = sst_builder_set_uniform_seq(s->sb, seq);
     if (st != LSM_OK)
         sst_builder_abandon(s->sb);
     else
         st = sst_builder_finish(s->sb, &ts->meta); /* frees it either way */
     s->sb = NULL;
+    s->slot = -1; /* settled below: passed on or freed */
     ts->min_expire_hint = s->min_expire;
-    if (st == LSM_OK)
-        st = fsync_dir(s->db->dir);
-    if (st != LSM_OK) {
-        remove(s->path);
-        table_file_release(s->db, s->slot);
-        s->slot = -1;
-        return st;
-    }
-    *slot = s->slot;
-    s->slot = -1;
-    return LSM_OK;
+    return ingest_table_settle(s->db, reserved, s->path, st, slot);
 }

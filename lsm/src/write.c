@@ -506,6 +506,12 @@ lsm_status lsm_write_prepare(lsm_db *db, lsm_batch *b, lsm_ticket *t)
     return LSM_OK;
 }
 
+/* Memtable footprint bound of n ops whose batch encoding takes op_bytes. */
+static size_t ops_arena_bound(size_t n, size_t op_bytes)
+{
+    return op_bytes + n * memtable_entry_cost(0, 0);
+}
+
 lsm_status lsm_write_prepare_ops(lsm_db *db, const lsm_write_op *ops, size_t n, uint64_t tag,
                                  lsm_batch *scratch, lsm_ticket *t)
 {
@@ -519,7 +525,7 @@ lsm_status lsm_write_prepare_ops(lsm_db *db, const lsm_write_op *ops, size_t n, 
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += batch_op_bound(&ops[i]);
-    if (!ingest_wanted(db->hdr, bytes + n * memtable_entry_cost(0, 0))) {
+    if (!ingest_wanted(db->hdr, ops_arena_bound(n, bytes))) {
         lsm_batch_clear(scratch);
         lsm_batch_set_tag(scratch, tag);
         lsm_batch_set_ttl(scratch, 0);  /* expire_at 0 = never */
@@ -538,9 +544,9 @@ lsm_status lsm_write_prepare_ops(lsm_db *db, const lsm_write_op *ops, size_t n, 
 
 bool lsm_write_ops_ingested(lsm_db *db, size_t n, size_t key_value_bytes)
 {
-    lsm_write_op empty = {0};
-    return db && ingest_wanted(db->hdr, key_value_bytes +
-                                            n * (batch_op_bound(&empty) + memtable_entry_cost(0, 0)));
+    lsm_write_op empty = {0}; /* batch_op_bound of it: the per-op overhead */
+    return db && ingest_wanted(db->hdr, ops_arena_bound(n, key_value_bytes +
+                                                               n * batch_op_bound(&empty)));
 }
 
 lsm_status lsm_write_prepare_stream(lsm_db *db, lsm_table_stream *s, uint64_t tag,
@@ -556,12 +562,13 @@ lsm_status lsm_write_prepare_stream(lsm_db *db, lsm_table_stream *s, uint64_t ta
     uint32_t count = 0;
     size_t bytes = 0;
     lsm_status st = table_stream_drain(s, &bounds, &count, &bytes);
-    if (st == LSM_OK && count > 0 && atomic_load(&db->hdr->state) != REGION_READY)
-        st = lsm_fail(LSM_CLOSED, "engine is not open");
-    if (st == LSM_OK && count > 0)
-        st = prepare_ingest(db, &bounds, finish_stream, s, count, tag, bytes, t, t0);
-    if (st == LSM_OK && count > 0)
-        atomic_fetch_add(&db->hdr->stats.ingests_streamed, 1);
+    if (st == LSM_OK && count > 0) {
+        if (atomic_load(&db->hdr->state) != REGION_READY)
+            st = lsm_fail(LSM_CLOSED, "engine is not open");
+        else if ((st = prepare_ingest(db, &bounds, finish_stream, s, count, tag, bytes, t,
+                                      t0)) == LSM_OK)
+            atomic_fetch_add(&db->hdr->stats.ingests_streamed, 1);
+    }
     lsm_table_stream_abandon(s);
     return st;
 }
